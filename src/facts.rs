@@ -206,6 +206,8 @@ pub struct ValuesFacts {
     pub image_tag: Option<String>,
     pub image_repository: Option<String>,
     pub cluster_enabled: bool,
+    /// The chart's `nameOverride`: the `app.kubernetes.io/name` label value.
+    pub chart_name: String,
 }
 
 impl ValuesFacts {
@@ -221,6 +223,7 @@ impl ValuesFacts {
             image_tag: text(user, "/image/all/tag"),
             image_repository: text(computed, "/image/all/repository"),
             cluster_enabled: computed.pointer("/cluster/enabled") != Some(&Value::Bool(false)),
+            chart_name: text(computed, "/nameOverride").unwrap_or_else(|| "milvus".into()),
         }
     }
 }

@@ -67,6 +67,7 @@ fn facts(version: &str, layout: Layout, mq: MessageQueue) -> Facts {
             image_tag: None,
             image_repository: Some("milvusdb/milvus".into()),
             cluster_enabled: layout != Layout::Standalone,
+            chart_name: "milvus".into(),
         },
         config: Some(MilvusConfig {
             config_map: "my-release-milvus".into(),

@@ -1,0 +1,185 @@
+//! The commands: wire adapters, the planner and output together.
+
+use serde_json::json;
+
+use crate::cli::{Cli, Command, GlobalArgs, Output, StatusArgs, UpgradeArgs, VersionsArgs};
+use crate::cluster;
+use crate::error::{Error, PlanError};
+use crate::facts::Facts;
+use crate::gather::Context;
+use crate::helm::Helm;
+use crate::kube_config::KubeSettings;
+use crate::plan::{self, Options, PathChoice, Plan};
+use crate::preflight::{self, Check};
+use crate::render;
+use crate::version::MilvusVersion;
+
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    match &cli.command {
+        Command::Upgrade(args) => upgrade(&cli.global, args).await,
+        Command::Versions(args) => versions(&cli.global, args).await,
+        Command::Status(args) => status(&cli.global, args).await,
+        Command::Completion { .. } => Ok(()),
+    }
+}
+
+async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+    let bin = Helm::locate(global.helm_bin.clone())?;
+    let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
+    let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());
+    let client = settings.client().await?;
+    let helm = Helm {
+        bin,
+        namespace: global.namespace.clone(),
+        kube_context,
+        kubeconfig: global.kubeconfig.clone(),
+        write_args,
+    };
+    Ok(Context {
+        helm,
+        client,
+        namespace: global.namespace.clone(),
+    })
+}
+
+fn options(args: &UpgradeArgs) -> Result<Options, Error> {
+    let chart_version = match &args.chart_version {
+        Some(v) => Some(
+            semver::Version::parse(v.trim_start_matches('v')).map_err(|_| {
+                Error::Usage(format!(
+                    "--chart-version '{v}' is not a chart version like 4.2.8"
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    if args.path == PathChoice::Rolling && chart_version.is_some() {
+        return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
+    }
+    if args.dry_run && args.take_over {
+        return Err(Error::Usage(
+            "--take-over conflicts with --dry-run: a dry run takes no lock".into(),
+        ));
+    }
+    Ok(Options {
+        path: args.path,
+        chart_version,
+        repo: args.repo.clone(),
+        image_repository: args.image.clone(),
+        allow_downgrade: args.allow_downgrade,
+    })
+}
+
+/// The plan and its checks, read-only.
+pub async fn prepare(
+    ctx: &Context,
+    release: &str,
+    target: &MilvusVersion,
+    options: &Options,
+) -> Result<(Facts, Plan, Vec<Check>), Error> {
+    let facts = ctx.facts(release).await?;
+    let plan = plan::plan(&facts, target, options)?;
+    let access = cluster::review_access(
+        &ctx.client,
+        &ctx.namespace,
+        &preflight::required_access(&plan),
+    )
+    .await?;
+    let checks = preflight::checks(&plan, &facts, &access);
+    Ok((facts, plan, checks))
+}
+
+async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
+    let target: MilvusVersion = args.to.parse()?;
+    let options = options(args)?;
+    let ctx = context(global, args.helm_args.clone()).await?;
+    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
+    let ready = checks.iter().all(|c| c.ok);
+    match global.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),
+        Output::Text => print!("{}", render::plan_text(&plan, &facts, &checks)),
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        return Err(Error::Preflight(failed.join("; ")));
+    }
+    if args.dry_run {
+        if global.output == Output::Text {
+            println!("\nDry run: nothing was changed. Run without --dry-run to upgrade.");
+        }
+        return Ok(());
+    }
+    crate::execute::run(&ctx, &facts, &plan, args, global).await
+}
+
+async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error> {
+    let ctx = context(global, Vec::new()).await?;
+    let facts = match &args.release {
+        Some(r) => Some(ctx.facts(r).await?),
+        None => None,
+    };
+    let index = match &facts {
+        Some(f) => f.index.clone(),
+        None => ctx.chart_index().await?,
+    };
+    if index.charts.is_empty() {
+        return Err(PlanError::NoChartRepository.into());
+    }
+    let mut charts = index.charts.clone();
+    charts.sort_by(|a, b| {
+        b.chart_version
+            .cmp(&a.chart_version)
+            .then(a.repo.cmp(&b.repo))
+    });
+    let rows: Vec<serde_json::Value> = charts
+        .iter()
+        .map(|c| {
+            let default_image = c.facts().default_image;
+            let mut row = json!({"repo": c.repo, "chart_version": c.chart_version, "app_version": c.app_version, "default_image": default_image, "archived_repo": index.is_archived(&c.repo)});
+            if let Some(f) = &facts {
+                let opts = Options { chart_version: Some(c.chart_version.clone()), repo: Some(c.repo.clone()), ..Options::default() };
+                match plan::plan(f, &c.app_version, &opts) {
+                    Ok(p) => {
+                        row["path"] = json!(p.paths());
+                        row["hops"] = json!(p.hops.len());
+                    }
+                    Err(e) => row["note"] = json!(short_reason(&e)),
+                }
+            }
+            row
+        })
+        .collect();
+    let running = facts.as_ref().and_then(|f| plan::current_version(f).ok());
+    match global.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&json!({"schema": "helm-milvus-upgrade/versions/v1", "release": args.release, "running": running, "charts": rows})).unwrap_or_default()),
+        Output::Text => print!("{}", render::versions_text(&rows, running.as_ref())),
+    }
+    Ok(())
+}
+
+fn short_reason(e: &PlanError) -> String {
+    match e {
+        PlanError::SameVersion { .. } => "running".into(),
+        PlanError::Downgrade { .. } => "downgrade".into(),
+        other => other.to_string(),
+    }
+}
+
+async fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<(), Error> {
+    let ctx = context(global, Vec::new()).await?;
+    let facts = ctx.facts(&args.release).await?;
+    let running = plan::current_version(&facts).ok();
+    let report = crate::status::report(&ctx, &facts, running.as_ref()).await?;
+    match global.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Output::Text => print!("{}", crate::status::text(&report)),
+    }
+    Ok(())
+}

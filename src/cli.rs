@@ -1,0 +1,290 @@
+//! Command-line interface. Every flag has a `HELM_MILVUS_UPGRADE_*` fallback;
+//! namespace and context come from Helm's own variables when run as a plugin.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::plan::PathChoice;
+
+const EXAMPLES: &str = "\
+Examples:
+  # See what an upgrade would do, change nothing
+  helm milvus-upgrade my-release --to 2.4.9 --dry-run -n milvus
+
+  # Upgrade (rolling where Milvus allows it), without the confirmation prompt
+  helm milvus-upgrade my-release --to 2.4.9 --yes
+
+  # Chart versions the repositories offer and the path each would take
+  helm milvus-upgrade versions my-release
+
+  # What runs, what Helm says, and any upgrade in progress
+  helm milvus-upgrade status my-release -o json
+
+Exit codes: 0 ok, 2 usage, 3 release, 4 target version, 5 refused (same version,
+downgrade, path not possible), 6 pre-flight check failed, 7 helm/cluster
+unreachable, 8 failed and rolled back, 9 failed (not rolled back), 130 interrupted.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "helm milvus-upgrade",
+    bin_name = "helm milvus-upgrade",
+    version,
+    about = "Upgrade Milvus installed with the Milvus Helm chart: rolling, helm or meta migration, with a plan first",
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Namespace of the release (helm passes its -n as HELM_NAMESPACE)
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        env = "HELM_NAMESPACE",
+        default_value = "default"
+    )]
+    pub namespace: String,
+    /// Kubeconfig context (helm passes its --kube-context as HELM_KUBECONTEXT)
+    #[arg(long, global = true, env = "HELM_KUBECONTEXT")]
+    pub kube_context: Option<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Output format: text for people, json (versioned schema) for scripts
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "HELM_MILVUS_UPGRADE_OUTPUT"
+    )]
+    pub output: Output,
+    /// No colours (also NO_COLOR, and whenever stderr is not a terminal)
+    #[arg(long, global = true, env = "HELM_MILVUS_UPGRADE_NO_COLOR")]
+    pub no_color: bool,
+    /// Debug logs on stderr (helm --debug sets HELM_DEBUG)
+    #[arg(long, global = true, env = "HELM_DEBUG", value_parser = clap::builder::FalseyValueParser::new())]
+    pub debug: bool,
+    /// The helm binary (helm sets HELM_BIN for its plugins; else helm on PATH)
+    #[arg(long, global = true, env = "HELM_BIN", hide_env_values = true)]
+    pub helm_bin: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upgrade a release to a Milvus version (the default command)
+    Upgrade(UpgradeArgs),
+    /// List chart versions, their Milvus versions and the path each would take
+    Versions(VersionsArgs),
+    /// Show what runs, what Helm says, and any upgrade in progress
+    Status(StatusArgs),
+    /// Print shell completions
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The Helm release name
+    pub release: String,
+    /// Target Milvus version (2.4.9, v2.4.9, 2.4.13-hotfix)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_TO")]
+    pub to: String,
+    /// Show the plan and pre-flight checks; change nothing
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_DRY_RUN")]
+    pub dry_run: bool,
+    /// Force a path where the hop allows it
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        env = "HELM_MILVUS_UPGRADE_PATH"
+    )]
+    pub path: PathChoice,
+    /// Chart version for the last helm hop (default: newest carrying the target)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_CHART_VERSION")]
+    pub chart_version: Option<String>,
+    /// Chart repository name to take charts from (see `helm repo list`)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_REPO")]
+    pub repo: Option<String>,
+    /// Image repository (default: the one that runs)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_IMAGE")]
+    pub image: Option<String>,
+    /// Allow a target older than what runs
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_ALLOW_DOWNGRADE")]
+    pub allow_downgrade: bool,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long, env = "HELM_MILVUS_UPGRADE_YES")]
+    pub yes: bool,
+    /// Overall time limit, e.g. 600s, 15m, 1h
+    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
+    pub timeout: Duration,
+    /// Leave a failed upgrade as it is for inspection instead of rolling back
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_NO_ROLLBACK")]
+    pub no_rollback: bool,
+    /// minReadySeconds for coordinators during a rolling upgrade
+    #[arg(
+        long,
+        default_value_t = 30,
+        env = "HELM_MILVUS_UPGRADE_MIN_READY_SECONDS"
+    )]
+    pub min_ready_seconds: i32,
+    /// Take over the upgrade lock held by another run (only if that run is dead)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_TAKE_OVER")]
+    pub take_over: bool,
+    /// Extra flag for the helm commands that write, e.g. --helm-arg=--server-side=false
+    #[arg(
+        long = "helm-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true,
+        env = "HELM_MILVUS_UPGRADE_HELM_ARGS",
+        value_delimiter = ' '
+    )]
+    pub helm_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    /// A release: adds the path and hop count from what it runs
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub release: String,
+}
+
+/// `600`, `600s`, `15m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 600s, 15m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("'{text}' is not a duration like 600s, 15m or 1h")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+const SUBCOMMANDS: [&str; 6] = [
+    "upgrade",
+    "versions",
+    "status",
+    "completion",
+    "help",
+    "rollback",
+];
+const VALUE_FLAGS: [&str; 8] = [
+    "-n",
+    "--namespace",
+    "--kube-context",
+    "--kubeconfig",
+    "-o",
+    "--output",
+    "--helm-bin",
+    "--to",
+];
+
+/// `helm milvus-upgrade REL --to V` means `upgrade REL --to V`.
+pub fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
+    let mut i = 1;
+    while i < args.len() {
+        let arg = &args[i];
+        if VALUE_FLAGS.contains(&arg.as_str()) {
+            i += 2;
+        } else if arg.starts_with('-') {
+            if matches!(arg.as_str(), "-h" | "--help" | "-V" | "--version") {
+                return args;
+            }
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    match args.get(i) {
+        Some(first) if SUBCOMMANDS.contains(&first.as_str()) => args,
+        None => args,
+        Some(_) => {
+            let mut out = args;
+            out.insert(1, "upgrade".into());
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn release_first_means_upgrade() {
+        assert_eq!(
+            with_default_subcommand(argv("x rel --to 2.4.9"))[1],
+            "upgrade"
+        );
+        assert_eq!(
+            with_default_subcommand(argv("x -n ns rel --to 2.4.9"))[1],
+            "upgrade"
+        );
+        assert_eq!(
+            with_default_subcommand(argv("x -n ns status rel")),
+            argv("x -n ns status rel")
+        );
+        assert_eq!(with_default_subcommand(argv("x --help")), argv("x --help"));
+        assert_eq!(
+            with_default_subcommand(argv("x versions")),
+            argv("x versions")
+        );
+    }
+
+    #[test]
+    fn parses_every_flag() {
+        let cli = Cli::try_parse_from(with_default_subcommand(argv(
+            "x rel --to 2.4.9 --dry-run --path helm --chart-version 4.2.8 --repo z --image r/m -o json --timeout 90s --helm-arg=--server-side=false -n ns --kube-context c",
+        )))
+        .unwrap();
+        let Command::Upgrade(u) = cli.command else {
+            panic!()
+        };
+        assert_eq!(u.timeout, Duration::from_secs(90));
+        assert_eq!(u.helm_args, ["--server-side=false"]);
+        assert_eq!(cli.global.namespace, "ns");
+        assert_eq!(cli.global.output, Output::Json);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert!(parse_duration("soon").is_err());
+    }
+}
