@@ -96,7 +96,8 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),
+        Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),
+        Output::Json => {}
         Output::Text => print!("{}", render::plan_text(&plan, &facts, &checks)),
     }
     let failed: Vec<&str> = checks
