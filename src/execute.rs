@@ -170,6 +170,14 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan) -> Result<(), Error> {
         run.progress.hops[i].phase = HopPhase::Done;
         run.save().await?;
     }
+    if plan.hops.last().is_some_and(|h| h.path == Path::Rolling) {
+        match crate::helm_sync::run(run, plan).await {
+            crate::helm_sync::Sync::Done(what) => run.reporter.line(&what),
+            crate::helm_sync::Sync::Manual { command, why } => run.reporter.line(&format!(
+                "the Helm release still names the old image tag ({why}); make it match what runs with:\n  {command}"
+            )),
+        }
+    }
     Ok(())
 }
 

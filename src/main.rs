@@ -12,6 +12,7 @@ mod facts;
 mod gather;
 mod helm;
 mod helm_hop;
+mod helm_sync;
 mod hop_values;
 mod kube_config;
 mod lock;

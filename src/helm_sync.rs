@@ -1,0 +1,191 @@
+//! After a rolling upgrade, make the Helm release say what runs, so the next
+//! `helm upgrade --reuse-values` cannot bring the old image back. Done only
+//! when Helm would render exactly the pod templates that already run (no
+//! second rollout); otherwise the exact command is printed with the reason.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::component::Component;
+use crate::error::Error;
+use crate::execute::Run;
+use crate::plan::Plan;
+
+/// What became of the sync.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sync {
+    Done(String),
+    /// The command to run by hand, and why it was not run.
+    Manual {
+        command: String,
+        why: String,
+    },
+}
+
+pub fn sync_args(run: &Run<'_>, plan: &Plan) -> Option<Vec<String>> {
+    let (_, chart_version) = run.facts.release.chart_name_version();
+    let chart_version = chart_version?;
+    let entry = run
+        .facts
+        .index
+        .charts
+        .iter()
+        .find(|c| c.chart_version == chart_version)?;
+    let mut args = vec![
+        "upgrade".to_string(),
+        plan.release.clone(),
+        entry.reference(),
+        "--version".into(),
+        chart_version.to_string(),
+        "--reuse-values".into(),
+        "--set".into(),
+        format!("image.all.tag={}", plan.to.image_tag()),
+    ];
+    let coordinators: Vec<&str> = run
+        .facts
+        .workloads
+        .iter()
+        .filter(|w| w.component.is_coordinator())
+        .filter_map(|w| w.component.values_key())
+        .collect();
+    for key in dedup(coordinators) {
+        args.push("--set".into());
+        args.push(format!("{key}.activeStandby.enabled=true"));
+    }
+    Some(args)
+}
+
+fn dedup(mut v: Vec<&str>) -> Vec<&str> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub async fn run(run: &Run<'_>, plan: &Plan) -> Sync {
+    let Some(args) = sync_args(run, plan) else {
+        return Sync::Manual {
+            command: format!("helm upgrade {} <repo>/milvus --version <chart> --reuse-values --set image.all.tag={}", plan.release, plan.to.image_tag()),
+            why: format!("chart {} is in no configured repository", run.facts.release.chart),
+        };
+    };
+    let command = format!("helm {} --namespace {}", args.join(" "), run.ctx.namespace);
+    match would_restart(run, &args).await {
+        Ok(None) => {}
+        Ok(Some(why)) => return Sync::Manual { command, why },
+        Err(e) => {
+            return Sync::Manual {
+                command,
+                why: format!("could not render the chart to check: {e}"),
+            }
+        }
+    }
+    let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
+    full.extend(run.ctx.helm.write_args.iter().map(String::as_str));
+    match run.ctx.helm.run(&full).await {
+        Ok(_) => Sync::Done(format!(
+            "helm release values now say image.all.tag={}",
+            plan.to.image_tag()
+        )),
+        Err(e) => Sync::Manual {
+            command,
+            why: e.to_string(),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct DryRun {
+    #[serde(default)]
+    manifest: String,
+}
+
+/// Renders the upgrade with `--dry-run` and compares each Milvus pod template
+/// with the live one; `Some(reason)` when Helm would restart pods.
+async fn would_restart(run: &Run<'_>, args: &[String]) -> Result<Option<String>, Error> {
+    let mut dry: Vec<&str> = args.iter().map(String::as_str).collect();
+    dry.extend(["--dry-run", "-o", "json"]);
+    let out = run.ctx.helm.run(&dry).await?;
+    let parsed: DryRun = serde_json::from_str(&out).map_err(|e| Error::Failed(e.to_string()))?;
+    let rendered = rendered_templates(&parsed.manifest);
+    let live = run.deployments();
+    for (name, template) in rendered {
+        let current = live.get(&name).await.map_err(crate::cluster::api_error)?;
+        let current = serde_json::to_value(&current.spec.template).unwrap_or(Value::Null);
+        if let Some(field) = template_difference(&template, &current) {
+            return Ok(Some(format!(
+                "helm would change {field} of deployment/{name}, restarting its pods"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Milvus Deployments' pod templates in a rendered manifest, by name.
+fn rendered_templates(manifest: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(manifest) {
+        let Ok(value) = Value::deserialize(doc) else {
+            continue;
+        };
+        let milvus = value["metadata"]["labels"]["component"]
+            .as_str()
+            .and_then(Component::from_label)
+            .is_some();
+        if value["kind"] == "Deployment" && milvus {
+            if let Some(name) = value["metadata"]["name"].as_str() {
+                out.insert(name.to_string(), value["spec"]["template"].clone());
+            }
+        }
+    }
+    out
+}
+
+/// The first pod-template field Helm would change: labels, annotations or an image.
+fn template_difference(rendered: &Value, live: &Value) -> Option<&'static str> {
+    let map = |v: &Value, p: &str| {
+        v.pointer(p)
+            .cloned()
+            .filter(|x| x.as_object().is_some_and(|o| !o.is_empty()))
+            .unwrap_or(Value::Null)
+    };
+    if map(rendered, "/metadata/labels") != map(live, "/metadata/labels") {
+        return Some("the pod labels");
+    }
+    if map(rendered, "/metadata/annotations") != map(live, "/metadata/annotations") {
+        return Some("the pod annotations");
+    }
+    let images = |v: &Value| -> Vec<Value> {
+        v.pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map(|cs| cs.iter().map(|c| c["image"].clone()).collect())
+            .unwrap_or_default()
+    };
+    (images(rendered) != images(live)).then_some("a container image")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_milvus_deployments_in_a_manifest() {
+        let manifest = "---\nkind: Deployment\nmetadata:\n  name: r-milvus-proxy\n  labels:\n    component: proxy\nspec:\n  template:\n    spec:\n      containers:\n      - name: proxy\n        image: milvusdb/milvus:v2.4.9\n---\nkind: Deployment\nmetadata:\n  name: r-milvus-attu\n  labels:\n    component: attu\n---\nkind: Service\nmetadata:\n  name: x\n";
+        let t = rendered_templates(manifest);
+        assert_eq!(t.keys().collect::<Vec<_>>(), ["r-milvus-proxy"]);
+    }
+
+    #[test]
+    fn a_checksum_change_is_a_restart() {
+        let live = json!({"metadata": {"labels": {"a": "b"}, "annotations": {"checksum/config": "1"}}, "spec": {"containers": [{"image": "m:v2.4.9"}]}});
+        let mut rendered = live.clone();
+        assert_eq!(template_difference(&rendered, &live), None);
+        rendered["metadata"]["annotations"]["checksum/config"] = json!("2");
+        assert_eq!(
+            template_difference(&rendered, &live),
+            Some("the pod annotations")
+        );
+    }
+}
