@@ -1,0 +1,116 @@
+//! The rolling executor on a real cluster: dependency order seen in the audit log,
+//! rollback of a target that never gets ready, and resume after kill -9.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{audit, helm_cmd, install_release, release_deployments, run_plugin, Helm, TestNs, PLUGIN_USER_AGENT};
+
+const SEPARATE_ORDER: [&str; 8] = ["indexnode", "rootcoord", "datacoord", "indexcoord", "querycoord", "querynode", "datanode", "proxy"];
+const MIXCOORD_ORDER: [&str; 5] = ["indexnode", "mixcoord", "querynode", "datanode", "proxy"];
+
+fn upgrade_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec![release, "--to", to, "--yes", "--min-ready-seconds", "0", "--timeout", "120s"]
+}
+
+/// Every Milvus Deployment runs `image` and is rolled out.
+fn assert_all_on(ns: &TestNs, release: &str, image: &str) {
+    let deployments = release_deployments(ns.name(), release);
+    assert!(!deployments.is_empty());
+    for (name, d) in &deployments {
+        let spec = d.spec.template.spec.as_ref().unwrap();
+        if name.ends_with("-attu") {
+            continue;
+        }
+        assert_eq!(spec.containers[0].image.as_deref(), Some(image), "{name}");
+        assert!(support::deployment_complete(d), "{name} not complete");
+    }
+}
+
+/// Deployments the plugin patched, in order, each once.
+fn patch_order(mark: &audit::Mark, ns: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in mark.events().in_namespace(ns).by_user_agent(PLUGIN_USER_AGENT).verb("patch").resource("deployments").iter() {
+        if e.subresource.is_empty() && names.last() != Some(&e.name) {
+            names.push(e.name.clone());
+        }
+    }
+    names
+}
+
+fn rolls(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str]) {
+    let ns = TestNs::new(&format!("roll-{}", helm.name()));
+    install_release(helm, &ns, release, chart, &[]);
+    let mark = audit::mark();
+    let out = run_plugin(helm, &ns, &upgrade_args(release, to));
+    out.assert_code(0);
+    assert_all_on(&ns, release, &format!("milvusdb/milvus:v{to}"));
+    let fullname = if release.contains("milvus") { release.to_string() } else { format!("{release}-milvus") };
+    let expected: Vec<String> = order.iter().map(|c| format!("{fullname}-{c}")).collect();
+    assert_eq!(patch_order(&mark, ns.name()), expected);
+    let status = run_plugin(helm, &ns, &["status", release, "-o", "json"]);
+    let s: Value = status.json();
+    assert_eq!(s["running"], to);
+    assert_eq!(s["upgrade"], Value::Null);
+}
+
+#[test]
+fn separate_coordinators_2_2_to_2_4_helm3() {
+    rolls(Helm::V3, "4.0.13", "sep", "2.4.9", &SEPARATE_ORDER);
+}
+
+#[test]
+fn separate_coordinators_2_2_to_2_4_helm4() {
+    rolls(Helm::V4, "4.0.13", "sep", "2.4.9", &SEPARATE_ORDER);
+}
+
+#[test]
+fn mixcoord_2_4_to_2_5_named_without_suffix_helm3() {
+    rolls(Helm::V3, "4.2.8", "milvus-prod", "2.5.0", &MIXCOORD_ORDER);
+}
+
+#[test]
+fn mixcoord_2_4_to_2_5_helm4() {
+    rolls(Helm::V4, "4.2.8", "mix", "2.5.0", &MIXCOORD_ORDER);
+}
+
+#[test]
+fn a_target_that_never_gets_ready_is_rolled_back() {
+    let helm = Helm::V3;
+    let ns = TestNs::new("roll-broken");
+    install_release(helm, &ns, "rb", "4.2.8", &[]);
+    let mut args = upgrade_args("rb", "2.5.0");
+    args.extend(["--image", "milvusdb/milvus-broken", "--timeout", "15s"]);
+    let out = run_plugin(helm, &ns, &args);
+    out.assert_code(8);
+    assert!(out.stderr.contains("rolled back"), "{}", out.stderr);
+    assert!(out.stderr.contains("CrashLoopBackOff"), "pod messages missing: {}", out.stderr);
+    assert_all_on(&ns, "rb", "milvusdb/milvus:v2.4.9");
+}
+
+#[test]
+fn killed_mid_way_resumes_without_patching_twice() {
+    let helm = Helm::V3;
+    let ns = TestNs::new("roll-kill");
+    install_release(helm, &ns, "rk", "4.0.13", &[]);
+    let mark = audit::mark();
+    let mut child = support::plugin_cmd(helm, &ns).args(upgrade_args("rk", "2.4.9")).spawn().unwrap();
+    mark.wait_for(Duration::from_secs(60), |e| {
+        e.clone().in_namespace(ns.name()).by_user_agent(PLUGIN_USER_AGENT).verb("patch").resource("deployments").len() >= 3
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    let out = run_plugin(helm, &ns, &upgrade_args("rk", "2.4.9"));
+    out.assert_code(0);
+    assert_all_on(&ns, "rk", "milvusdb/milvus:v2.4.9");
+    let order = patch_order(&mark, ns.name());
+    let mut unique = order.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(order.len(), unique.len(), "a Deployment was patched twice: {order:?}");
+    assert_eq!(order.len(), 8);
+    let values = helm_cmd(helm, &ns, &["get", "values", "rk", "-o", "json"]).output().unwrap();
+    let _ = values;
+}
