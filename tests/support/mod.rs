@@ -1,0 +1,202 @@
+//! Support for end-to-end tests against the local test environment (`scripts/testenv`):
+//! a real kube-apiserver 1.20, kube-controller-manager, the node stand-in, Helm 3 and
+//! Helm 4, and two loopback chart repositories of Milvus-shaped charts.
+//!
+//! Use from an integration test with `mod support;`.
+#![allow(dead_code, unused_imports)]
+
+pub mod audit;
+mod helm;
+mod ns;
+mod plugin;
+mod wait;
+
+pub use helm::{helm_cmd, install_release, try_install_release, Helm};
+pub use ns::TestNs;
+pub use plugin::{plugin_cmd, plugin_cmd_as};
+pub use wait::{
+    deployment_complete, release_deployments, release_selector, wait_deployments, wait_pod,
+    wait_pods, wait_release_available,
+};
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::future::Future;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// User agent of the plugin's requests (prefix; the version follows the slash).
+pub const PLUGIN_USER_AGENT: &str = "helm-milvus-upgrade/";
+/// User agent of the node stand-in's requests.
+pub const NODE_STANDIN_USER_AGENT: &str = "node-standin";
+/// Default timeout for waits on the cluster.
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The running test environment: the variables of `$TESTENV_DIR/env`.
+#[derive(Debug)]
+pub struct TestEnv {
+    vars: HashMap<String, String>,
+}
+
+/// Which identity talks to the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum User {
+    /// `admin`, in `system:masters`.
+    Admin,
+    /// `viewer`, bound to ClusterRole `view`.
+    Viewer,
+}
+
+impl TestEnv {
+    /// A variable of the env file (panics if missing).
+    pub fn var(&self, key: &str) -> &str {
+        self.vars
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from the testenv env file"))
+    }
+
+    pub fn path(&self, key: &str) -> PathBuf {
+        PathBuf::from(self.var(key))
+    }
+
+    pub fn kubeconfig(&self, user: User) -> PathBuf {
+        match user {
+            User::Admin => self.path("KUBECONFIG_ADMIN"),
+            User::Viewer => self.path("KUBECONFIG_VIEWER"),
+        }
+    }
+
+    pub fn audit_log(&self) -> PathBuf {
+        self.path("AUDIT_LOG")
+    }
+
+    /// URL of the current chart repository (all versions; added as `zilliztech`).
+    pub fn chart_repo_url(&self) -> &str {
+        self.var("CHART_REPO_URL")
+    }
+
+    /// URL of the archived-like repository (charts <= 4.0.31; added as `milvus`).
+    pub fn old_chart_repo_url(&self) -> &str {
+        self.var("OLD_CHART_REPO_URL")
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn env_file() -> PathBuf {
+    let dir = std::env::var_os("TESTENV_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".testenv"));
+    dir.join("env")
+}
+
+fn parse_env(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect()
+}
+
+fn apiserver_answers(vars: &HashMap<String, String>) -> bool {
+    let addr = vars
+        .get("KUBE_APISERVER_URL")
+        .and_then(|u| u.strip_prefix("https://"))
+        .and_then(|a| a.parse::<SocketAddr>().ok());
+    addr.is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
+}
+
+fn read_env() -> Option<HashMap<String, String>> {
+    let vars = parse_env(&std::fs::read_to_string(env_file()).ok()?);
+    apiserver_answers(&vars).then_some(vars)
+}
+
+/// Runs `scripts/testenv up` (it takes a file lock, so parallel test binaries queue up
+/// and all but the first find the environment running).
+fn testenv_up() {
+    let lock_dir = env_file()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    std::fs::create_dir_all(&lock_dir).ok();
+    let status = Command::new(repo_root().join("scripts/testenv"))
+        .arg("up")
+        .stdout(File::create(lock_dir.join("testenv-up.out")).expect("create testenv-up.out"))
+        .status();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    match status {
+        Ok(s) if s.success() => {}
+        _ if ci => panic!("CI: `scripts/testenv up` failed ({status:?}); see its stderr above"),
+        _ => panic!(
+            "the e2e test environment is not running and `scripts/testenv up` failed \
+             ({status:?}). Run `scripts/testenv up` yourself and look at its output."
+        ),
+    }
+}
+
+/// The test environment, started with `scripts/testenv up` if it is not running.
+pub fn env() -> &'static TestEnv {
+    static ENV: OnceLock<TestEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let vars = read_env().unwrap_or_else(|| {
+            testenv_up();
+            read_env().expect("scripts/testenv up succeeded but its env file is unusable")
+        });
+        TestEnv { vars }
+    })
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Runs a future on the support runtime and waits for it. Works from plain `#[test]`s and
+/// from inside other runtimes (the future runs on the support runtime's threads).
+pub fn block_on<F>(f: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    futures::executor::block_on(runtime().spawn(f)).expect("support task panicked")
+}
+
+/// A kube client for `user` (user agent `e2e-tests`), bound to the support runtime.
+pub fn client(user: User) -> Client {
+    static CLIENTS: OnceLock<(Client, Client)> = OnceLock::new();
+    let (admin, viewer) = CLIENTS.get_or_init(|| {
+        let (a, v) = (
+            env().kubeconfig(User::Admin),
+            env().kubeconfig(User::Viewer),
+        );
+        block_on(async move { (make_client(&a).await, make_client(&v).await) })
+    });
+    match user {
+        User::Admin => admin.clone(),
+        User::Viewer => viewer.clone(),
+    }
+}
+
+async fn make_client(kubeconfig: &Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+    let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    let ua = ("user-agent".parse().unwrap(), "e2e-tests".parse().unwrap());
+    config.headers.push(ua);
+    Client::try_from(config).expect("kube client")
+}

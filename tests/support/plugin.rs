@@ -1,0 +1,27 @@
+//! The plugin binary run as Helm runs a plugin.
+
+use std::process::Command;
+
+use super::helm::helm_home_env;
+use super::{env, Helm, TestNs, User};
+
+/// `helm-milvus-upgrade` with the environment a Helm plugin gets from `helm` (as admin).
+pub fn plugin_cmd(helm: Helm, ns: &TestNs) -> Command {
+    plugin_cmd_as(helm, ns, User::Admin)
+}
+
+/// `plugin_cmd` with the kubeconfig of `user`.
+pub fn plugin_cmd_as(helm: Helm, ns: &TestNs, user: User) -> Command {
+    let home = ns.helm_home(helm);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_helm-milvus-upgrade"));
+    cmd.env("HELM_BIN", helm.bin())
+        .env("HELM_NAMESPACE", ns.name())
+        .env("HELM_KUBECONTEXT", "")
+        .env("HELM_DEBUG", "false")
+        .env("HELM_KUBEINSECURE_SKIP_TLS_VERIFY", "false")
+        .env("HELM_PLUGIN_NAME", "milvus-upgrade")
+        .env("KUBECONFIG", env().kubeconfig(user))
+        .env("NO_COLOR", "1")
+        .envs(helm_home_env(&home));
+    cmd
+}
