@@ -92,9 +92,9 @@ fn pinned_chart(
     if let Some(c) = candidates.iter().find(|c| &c.chart_version == wanted) {
         if unsupported_pair(wanted, request.target) {
             return Err(PlanError::ChartDoesNotCarryTarget {
-                chart_version: wanted.clone(),
+                chart_version: wanted.to_string(),
                 app_version: c.app_version.to_string(),
-                target: request.target.clone(),
+                target: request.target.to_string(),
                 hint:
                     "chart 4.2.0 and later no longer support Milvus 2.3.x: use a chart below 4.2.0"
                         .into(),
@@ -104,16 +104,16 @@ fn pinned_chart(
     }
     match index.charts.iter().find(|c| &c.chart_version == wanted) {
         Some(other) => Err(PlanError::ChartDoesNotCarryTarget {
-            chart_version: wanted.clone(),
+            chart_version: wanted.to_string(),
             app_version: other.app_version.to_string(),
-            target: request.target.clone(),
+            target: request.target.to_string(),
             hint: match candidates.iter().map(|c| &c.chart_version).max() {
                 Some(v) => format!("use --chart-version {v}, or leave --chart-version out"),
                 None => "leave --chart-version out to pick the chart for the target".into(),
             },
         }),
         None => Err(PlanError::ChartVersionNotFound {
-            chart_version: wanted.clone(),
+            chart_version: wanted.to_string(),
         }),
     }
 }
@@ -127,12 +127,12 @@ fn missing_chart(index: &ChartIndex, target: &MilvusVersion) -> PlanError {
         if !current_configured {
             return PlanError::ArchivedRepository {
                 repo: archived[0].to_string(),
-                target: target.clone(),
+                target: target.to_string(),
             };
         }
     }
     PlanError::NoChartForTarget {
-        target: target.clone(),
+        target: target.to_string(),
     }
 }
 

@@ -1,12 +1,11 @@
 //! Errors as types; the edge (main) turns them into messages and exit codes.
 
 use crate::plan::Path;
-use crate::version::{MilvusVersion, VersionParseError};
+use crate::version::VersionParseError;
 
 /// Exit codes, documented in README.md.
 pub mod exit {
     pub const OK: i32 = 0;
-    pub const INTERNAL: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const RELEASE: i32 = 3;
     pub const TARGET: i32 = 4;
@@ -30,40 +29,37 @@ pub enum PlanError {
     )]
     UnreadableImage { image: String },
     #[error("the release already runs {version}: nothing to upgrade")]
-    SameVersion { version: MilvusVersion },
+    SameVersion { version: String },
     #[error("{to} is older than the running {from}: downgrades across versions break index formats; pass --allow-downgrade if you are sure")]
-    Downgrade {
-        from: MilvusVersion,
-        to: MilvusVersion,
-    },
+    Downgrade { from: String, to: String },
     #[error("cannot upgrade from {from}: {reason}")]
-    CannotUpgradeFrom { from: MilvusVersion, reason: String },
+    CannotUpgradeFrom { from: String, reason: String },
     #[error("{target} is not a Milvus version any chart ships{}; run `helm milvus-upgrade versions` to list them (after `helm repo update`)", nearest_hint(.nearest))]
     UnknownTarget {
-        target: MilvusVersion,
+        target: String,
         nearest: Vec<String>,
     },
     #[error("the {path} path cannot do this hop: {reason}")]
     PathNotPossible { path: Path, reason: String },
-    #[error("no Milvus chart repository is configured; run `helm repo add zilliztech https://zilliztech.github.io/milvus-helm && helm repo update`")]
+    #[error("no Milvus chart repository is configured; run `helm repo add zilliztech {} && helm repo update`", crate::facts::Repo::CURRENT_URL)]
     NoChartRepository,
     #[error(
         "repository '{repo}' has no milvus chart; check `helm repo list`, or leave --repo out"
     )]
     RepoHasNoMilvus { repo: String },
-    #[error("repository '{repo}' is the archived milvus-io repository (charts up to 4.0.31) and has no chart for {target}; run `helm repo add zilliztech https://zilliztech.github.io/milvus-helm && helm repo update`, then try again")]
-    ArchivedRepository { repo: String, target: MilvusVersion },
+    #[error("repository '{repo}' is the archived milvus-io repository (charts up to 4.0.31) and has no chart for {target}; run `helm repo add zilliztech {} && helm repo update`, then try again", crate::facts::Repo::CURRENT_URL)]
+    ArchivedRepository { repo: String, target: String },
     #[error("no chart in the configured repositories carries Milvus {target}; run `helm repo update`, or pick a version from `helm milvus-upgrade versions`")]
-    NoChartForTarget { target: MilvusVersion },
+    NoChartForTarget { target: String },
     #[error("chart {chart_version} ships Milvus {app_version}, not {target}: {hint}")]
     ChartDoesNotCarryTarget {
-        chart_version: semver::Version,
+        chart_version: String,
         app_version: String,
-        target: MilvusVersion,
+        target: String,
         hint: String,
     },
     #[error("chart version {chart_version} is in no configured repository; run `helm repo update` or check `helm milvus-upgrade versions`")]
-    ChartVersionNotFound { chart_version: semver::Version },
+    ChartVersionNotFound { chart_version: String },
 }
 
 fn nearest_hint(nearest: &[String]) -> String {

@@ -277,10 +277,6 @@ impl Facts {
             .or_else(|| self.values.image_repository.clone())
             .unwrap_or_else(|| "milvusdb/milvus".to_string())
     }
-
-    pub fn current_chart(&self) -> Option<semver::Version> {
-        self.release.chart_name_version().1
-    }
 }
 
 #[cfg(test)]

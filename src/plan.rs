@@ -237,18 +237,18 @@ fn check_direction(
 ) -> Result<(), PlanError> {
     if from == to {
         return Err(PlanError::SameVersion {
-            version: from.clone(),
+            version: from.to_string(),
         });
     }
     if to < from && !options.allow_downgrade {
         return Err(PlanError::Downgrade {
-            from: from.clone(),
-            to: to.clone(),
+            from: from.to_string(),
+            to: to.to_string(),
         });
     }
     if from.as_str().starts_with("2.6.0-rc") {
         return Err(PlanError::CannotUpgradeFrom {
-            from: from.clone(),
+            from: from.to_string(),
             reason: "2.6.0 release candidates cannot be upgraded; reinstall on a release version"
                 .into(),
         });
@@ -283,7 +283,7 @@ fn check_known_target(facts: &Facts, target: &MilvusVersion) -> Result<(), PlanE
         .map(|v| v.to_string())
         .collect();
     Err(PlanError::UnknownTarget {
-        target: target.clone(),
+        target: target.to_string(),
         nearest,
     })
 }

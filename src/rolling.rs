@@ -6,7 +6,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use kube::Api;
 use serde_json::{json, Value};
 
 use crate::cluster::api_error;

@@ -125,8 +125,8 @@ pub fn text(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<44} {:<14} {:<34} {:<7} {}",
-        "DEPLOYMENT", "COMPONENT", "IMAGE", "READY", "ROLLOUT"
+        "\n{:<44} {:<14} {:<34} {:<7} ROLLOUT",
+        "DEPLOYMENT", "COMPONENT", "IMAGE", "READY"
     );
     for c in &r.components {
         let _ = writeln!(

@@ -60,10 +60,6 @@ impl MilvusVersion {
         format!("v{}", self.text)
     }
 
-    pub fn is_prerelease(&self) -> bool {
-        self.stage != Stage::Release
-    }
-
     /// `2.4` of `2.4.9`.
     pub fn minor_line(&self) -> (u64, u64) {
         (self.major, self.minor)

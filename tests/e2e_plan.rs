@@ -11,24 +11,47 @@ const SECRET: &str = "s3cr3t-minio-key-do-not-print";
 fn read_only_commands(helm: Helm) {
     let ns = TestNs::new(&format!("plan-{}", helm.name()));
     // Chart 4.0.13 says appVersion 2.2.3 but runs v2.2.5.
-    install_release(helm, &ns, "my-release", "4.0.13", &[("minio.secretKey", SECRET)]);
+    install_release(
+        helm,
+        &ns,
+        "my-release",
+        "4.0.13",
+        &[("minio.secretKey", SECRET)],
+    );
     let mark = audit::mark();
 
     let text = run_plugin(helm, &ns, &["my-release", "--to", "2.4.9", "--dry-run"]);
     text.assert_code(0);
-    text.assert_stdout_has(&["rolling 2.2.5 → 2.4.9", "appVersion 2.2.3", "Dry run: nothing was changed"]);
+    text.assert_stdout_has(&[
+        "rolling 2.2.5 → 2.4.9",
+        "appVersion 2.2.3",
+        "Dry run: nothing was changed",
+    ]);
 
-    let json = run_plugin(helm, &ns, &["my-release", "--to", "2.4.9", "--dry-run", "-o", "json"]);
+    let json = run_plugin(
+        helm,
+        &ns,
+        &["my-release", "--to", "2.4.9", "--dry-run", "-o", "json"],
+    );
     json.assert_code(0);
     let plan: Value = json.json();
     assert_eq!(plan["schema"], "helm-milvus-upgrade/plan/v1");
     assert_eq!(plan["ready"], true);
     assert_eq!(plan["plan"]["hops"][0]["path"], "rolling");
     assert_eq!(plan["plan"]["from"], "2.2.5");
-    let patches = plan["plan"]["hops"][0]["steps"].as_array().unwrap().iter().filter(|s| s["step"] == "patch_image").count();
+    let patches = plan["plan"]["hops"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "patch_image")
+        .count();
     assert_eq!(patches, 8, "{}", json.stdout);
 
-    let helm_path = run_plugin(helm, &ns, &["my-release", "--to", "2.4.9", "--dry-run", "--path", "helm"]);
+    let helm_path = run_plugin(
+        helm,
+        &ns,
+        &["my-release", "--to", "2.4.9", "--dry-run", "--path", "helm"],
+    );
     helm_path.assert_code(0);
     helm_path.assert_stdout_has(&["zilliztech/milvus --version 4.2.8 --reset-then-reuse-values"]);
 
@@ -36,7 +59,15 @@ fn read_only_commands(helm: Helm) {
     versions.assert_code(0);
     let v: Value = versions.json();
     assert_eq!(v["running"], "2.2.5");
-    let row = |chart: &str| v["charts"].as_array().unwrap().iter().find(|c| c["chart_version"] == chart).cloned().unwrap_or(Value::Null);
+    let row = |chart: &str| {
+        v["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["chart_version"] == chart)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     assert_eq!(row("4.2.8")["path"], serde_json::json!(["rolling"]));
     assert_eq!(row("5.0.19")["path"], serde_json::json!(["helm", "helm"]));
     assert_eq!(row("4.0.6")["note"], "downgrade");
@@ -46,7 +77,11 @@ fn read_only_commands(helm: Helm) {
     let s: Value = status.json();
     assert_eq!(s["running"], "2.2.5");
     assert_eq!(s["components"].as_array().unwrap().len(), 8);
-    assert!(s["drift"][0].as_str().unwrap().contains("appVersion 2.2.3"), "{}", status.stdout);
+    assert!(
+        s["drift"][0].as_str().unwrap().contains("appVersion 2.2.3"),
+        "{}",
+        status.stdout
+    );
     let status_text = run_plugin(helm, &ns, &["status", "my-release"]);
     status_text.assert_code(0);
     status_text.assert_stdout_has(&["No upgrade in progress", "my-release-milvus-proxy"]);

@@ -6,13 +6,34 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{audit, helm_cmd, install_release, release_deployments, run_plugin, Helm, TestNs, PLUGIN_USER_AGENT};
+use support::{
+    audit, helm_cmd, install_release, release_deployments, run_plugin, Helm, TestNs,
+    PLUGIN_USER_AGENT,
+};
 
-const SEPARATE_ORDER: [&str; 8] = ["indexnode", "rootcoord", "datacoord", "indexcoord", "querycoord", "querynode", "datanode", "proxy"];
+const SEPARATE_ORDER: [&str; 8] = [
+    "indexnode",
+    "rootcoord",
+    "datacoord",
+    "indexcoord",
+    "querycoord",
+    "querynode",
+    "datanode",
+    "proxy",
+];
 const MIXCOORD_ORDER: [&str; 5] = ["indexnode", "mixcoord", "querynode", "datanode", "proxy"];
 
 fn upgrade_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
-    vec![release, "--to", to, "--yes", "--min-ready-seconds", "0", "--timeout", "120s"]
+    vec![
+        release,
+        "--to",
+        to,
+        "--yes",
+        "--min-ready-seconds",
+        "0",
+        "--timeout",
+        "120s",
+    ]
 }
 
 /// Every Milvus Deployment runs `image` and is rolled out.
@@ -32,7 +53,14 @@ fn assert_all_on(ns: &TestNs, release: &str, image: &str) {
 /// Deployments the plugin patched, in order, each once.
 fn patch_order(mark: &audit::Mark, ns: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for e in mark.events().in_namespace(ns).by_user_agent(PLUGIN_USER_AGENT).verb("patch").resource("deployments").iter() {
+    for e in mark
+        .events()
+        .in_namespace(ns)
+        .by_user_agent(PLUGIN_USER_AGENT)
+        .verb("patch")
+        .resource("deployments")
+        .iter()
+    {
         if e.subresource.is_empty() && names.last() != Some(&e.name) {
             names.push(e.name.clone());
         }
@@ -47,7 +75,11 @@ fn rolls(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str]) {
     let out = run_plugin(helm, &ns, &upgrade_args(release, to));
     out.assert_code(0);
     assert_all_on(&ns, release, &format!("milvusdb/milvus:v{to}"));
-    let fullname = if release.contains("milvus") { release.to_string() } else { format!("{release}-milvus") };
+    let fullname = if release.contains("milvus") {
+        release.to_string()
+    } else {
+        format!("{release}-milvus")
+    };
     let expected: Vec<String> = order.iter().map(|c| format!("{fullname}-{c}")).collect();
     assert_eq!(patch_order(&mark, ns.name()), expected);
     let status = run_plugin(helm, &ns, &["status", release, "-o", "json"]);
@@ -86,7 +118,11 @@ fn a_target_that_never_gets_ready_is_rolled_back() {
     let out = run_plugin(helm, &ns, &args);
     out.assert_code(8);
     assert!(out.stderr.contains("rolled back"), "{}", out.stderr);
-    assert!(out.stderr.contains("CrashLoopBackOff"), "pod messages missing: {}", out.stderr);
+    assert!(
+        out.stderr.contains("CrashLoopBackOff"),
+        "pod messages missing: {}",
+        out.stderr
+    );
     assert_all_on(&ns, "rb", "milvusdb/milvus:v2.4.9");
 }
 
@@ -96,9 +132,18 @@ fn killed_mid_way_resumes_without_patching_twice() {
     let ns = TestNs::new("roll-kill");
     install_release(helm, &ns, "rk", "4.0.13", &[]);
     let mark = audit::mark();
-    let mut child = support::plugin_cmd(helm, &ns).args(upgrade_args("rk", "2.4.9")).spawn().unwrap();
+    let mut child = support::plugin_cmd(helm, &ns)
+        .args(upgrade_args("rk", "2.4.9"))
+        .spawn()
+        .unwrap();
     mark.wait_for(Duration::from_secs(60), |e| {
-        e.clone().in_namespace(ns.name()).by_user_agent(PLUGIN_USER_AGENT).verb("patch").resource("deployments").len() >= 3
+        e.clone()
+            .in_namespace(ns.name())
+            .by_user_agent(PLUGIN_USER_AGENT)
+            .verb("patch")
+            .resource("deployments")
+            .len()
+            >= 3
     });
     child.kill().unwrap();
     let _ = child.wait();
@@ -109,8 +154,14 @@ fn killed_mid_way_resumes_without_patching_twice() {
     let mut unique = order.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(order.len(), unique.len(), "a Deployment was patched twice: {order:?}");
+    assert_eq!(
+        order.len(),
+        unique.len(),
+        "a Deployment was patched twice: {order:?}"
+    );
     assert_eq!(order.len(), 8);
-    let values = helm_cmd(helm, &ns, &["get", "values", "rk", "-o", "json"]).output().unwrap();
+    let values = helm_cmd(helm, &ns, &["get", "values", "rk", "-o", "json"])
+        .output()
+        .unwrap();
     let _ = values;
 }

@@ -84,7 +84,10 @@ fn plan_for(from: &str, to: &str, layout: Layout, mq: MessageQueue) -> Result<Pl
     plan(&facts(from, layout, mq), &v(to), &Options::default())
 }
 
-fn summary(p: &Plan) -> Vec<(Path, String, Option<String>)> {
+/// (path, hop target, chart version)
+type HopSummary = (Path, String, Option<String>);
+
+fn summary(p: &Plan) -> Vec<HopSummary> {
     p.hops
         .iter()
         .map(|h| {
@@ -110,13 +113,7 @@ fn real_pairs_take_the_documented_paths() {
     use MessageQueue::*;
     use Path::*;
     let s = |x: &str| x.to_string();
-    let table: Vec<(
-        &str,
-        &str,
-        Layout,
-        MessageQueue,
-        Vec<(Path, String, Option<String>)>,
-    )> = vec![
+    let table: Vec<(&str, &str, Layout, MessageQueue, Vec<HopSummary>)> = vec![
         (
             "2.1.4",
             "2.2.0",

@@ -8,11 +8,13 @@
 pub mod audit;
 mod helm;
 mod ns;
+mod outcome;
 mod plugin;
 mod wait;
 
 pub use helm::{helm_cmd, install_release, try_install_release, Helm};
 pub use ns::TestNs;
+pub use outcome::{assert_no_writes, outcome, run_plugin, writes_since, Outcome};
 pub use plugin::{plugin_cmd, plugin_cmd_as};
 pub use wait::{
     deployment_complete, release_deployments, release_selector, wait_deployments, wait_pod,
