@@ -186,3 +186,60 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Rollout;
+
+    fn w(component: Component, image: &str, complete: bool) -> Workload {
+        let n = if complete { 1 } else { 0 };
+        Workload {
+            name: format!("r-milvus-{component}"),
+            component,
+            resource_group: None,
+            container: component.label().into(),
+            image: image.into(),
+            replicas: 1,
+            strategy: "Recreate".into(),
+            min_ready_seconds: 0,
+            rollout: Rollout {
+                desired: 1,
+                updated: n,
+                ready: n,
+                available: n,
+                current: 1,
+                generation: 1,
+                observed_generation: 1,
+                deadline_exceeded: false,
+            },
+        }
+    }
+
+    #[test]
+    fn a_layout_is_reached_when_old_components_are_gone_and_all_run_the_image() {
+        let new = "m:v2.5.16";
+        let mut ws = vec![
+            w(Component::MixCoord, new, true),
+            w(Component::Proxy, new, true),
+        ];
+        assert_eq!(pending(&ws, Layout::MixCoord, new), None);
+        ws.push(w(Component::RootCoord, "m:v2.4.9", true));
+        assert!(pending(&ws, Layout::MixCoord, new)
+            .unwrap()
+            .contains("rootcoord"));
+        ws.pop();
+        ws.push(w(Component::QueryNode, new, false));
+        assert!(pending(&ws, Layout::MixCoord, new)
+            .unwrap()
+            .contains("querynode"));
+        assert!(pending(&[], Layout::MixCoord, new).is_some());
+    }
+
+    #[test]
+    fn streaming_drops_indexnode() {
+        assert!(foreign(Layout::Streaming, Component::IndexNode));
+        assert!(!foreign(Layout::Streaming, Component::StreamingNode));
+        assert!(foreign(Layout::Separate, Component::MixCoord));
+    }
+}
