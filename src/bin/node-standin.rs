@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -231,6 +231,12 @@ impl Standin {
         if !needs_patch(&pod, &desired) {
             return;
         }
+        self.schedule(pod);
+    }
+
+    /// Queues the pod's delayed status write (one timer per pod; later events only
+    /// update the view the timer will use).
+    fn schedule(self: &Arc<Self>, pod: Pod) {
         let uid = pod.uid().unwrap_or_default();
         let first = self
             .pending
@@ -274,7 +280,14 @@ impl Standin {
                 key(&pod),
                 outcome.phase()
             ),
-            Err(e) => eprintln!("node-standin: {}: status patch failed: {e}", key(&pod)),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                eprintln!(
+                    "node-standin: {}: status patch failed, retrying: {e}",
+                    key(&pod)
+                );
+                self.schedule(pod);
+            }
         }
     }
 
@@ -322,11 +335,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let mut events = watcher(pods, watcher::Config::default())
         .default_backoff()
         .boxed();
-    while let Some(event) = events.try_next().await? {
+    // Watch errors (apiserver restart, expired resourceVersion) are retried with backoff
+    // by the watcher, which re-lists: log them and keep going.
+    while let Some(event) = events.next().await {
         match event {
-            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => standin.observe(pod),
-            watcher::Event::Delete(pod) => standin.forget(&pod),
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => standin.observe(pod),
+            Ok(watcher::Event::Delete(pod)) => standin.forget(&pod),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+            Err(e) => eprintln!("node-standin: watch error (retrying): {e}"),
         }
     }
     Ok(())
