@@ -15,8 +15,8 @@ pub use helm::{helm_cmd, install_release, try_install_release, Helm};
 pub use ns::TestNs;
 pub use plugin::{plugin_cmd, plugin_cmd_as};
 pub use wait::{
-    deployment_complete, release_deployments, release_selector, wait_deployments, wait_pod,
-    wait_pods, wait_release_available,
+    deployment_complete, first_image, release_deployments, release_images, release_selector,
+    wait_deployments, wait_pod, wait_pods, wait_release_available,
 };
 
 use std::collections::HashMap;

@@ -180,3 +180,17 @@ pub fn release_deployments(ns: &str, release: &str) -> BTreeMap<String, Deployme
         |_| true,
     )
 }
+
+/// Image of the first (Milvus) container of a Deployment's pod template.
+pub fn first_image(d: &Deployment) -> Option<String> {
+    let spec = d.spec.template.spec.as_ref()?;
+    spec.containers.first()?.image.clone()
+}
+
+/// The release's Deployments now, as name → first container image.
+pub fn release_images(ns: &str, release: &str) -> BTreeMap<String, String> {
+    release_deployments(ns, release)
+        .into_iter()
+        .map(|(name, d)| (name, first_image(&d).unwrap_or_default()))
+        .collect()
+}
