@@ -13,12 +13,20 @@ use kube::Api;
 use serde_json::json;
 use support::{audit, block_on, client, deployment_complete, Helm, TestNs, User, TIMEOUT};
 
-/// (chart version, release, Deployments expected: component suffixes)
-const LAYOUTS: [(&str, &str, &[&str]); 3] = [
-    (
-        "4.0.13",
-        "sep",
-        &[
+/// A release to install: chart version, release name, default image tag, components.
+struct Layout {
+    chart: &'static str,
+    release: &'static str,
+    tag: &'static str,
+    components: &'static [&'static str],
+}
+
+const LAYOUTS: [Layout; 3] = [
+    Layout {
+        chart: "4.0.13", // appVersion 2.2.3 but runs v2.2.5, like the real chart
+        release: "sep",
+        tag: "v2.2.5",
+        components: &[
             "rootcoord",
             "datacoord",
             "querycoord",
@@ -28,23 +36,25 @@ const LAYOUTS: [(&str, &str, &[&str]); 3] = [
             "indexnode",
             "proxy",
         ],
-    ),
-    (
-        "4.2.8",
-        "mix-milvus",
-        &["mixcoord", "querynode", "datanode", "indexnode", "proxy"],
-    ),
-    (
-        "5.0.19",
-        "stream",
-        &[
+    },
+    Layout {
+        chart: "4.2.8",
+        release: "mix-milvus",
+        tag: "v2.4.9",
+        components: &["mixcoord", "querynode", "datanode", "indexnode", "proxy"],
+    },
+    Layout {
+        chart: "5.0.19",
+        release: "stream",
+        tag: "v2.6.15",
+        components: &[
             "mixcoord",
             "streamingnode",
             "querynode",
             "datanode",
             "proxy",
         ],
-    ),
+    },
 ];
 
 fn fullname(release: &str) -> String {
@@ -58,19 +68,27 @@ fn fullname(release: &str) -> String {
 fn installs_every_layout(helm: Helm) {
     let ns = TestNs::new(&format!("env-{}", helm.name()));
     let mark = audit::mark();
-    for (chart, release, components) in LAYOUTS {
-        support::install_release(helm, &ns, release, chart, &[]);
-        let deployments = support::release_deployments(ns.name(), release);
-        let want: Vec<String> = components
+    for l in LAYOUTS {
+        support::install_release(helm, &ns, l.release, l.chart, &[]);
+        let images = support::release_images(ns.name(), l.release);
+        let mut want: Vec<String> = l
+            .components
             .iter()
-            .map(|c| format!("{}-{c}", fullname(release)))
+            .map(|c| format!("{}-{c}", fullname(l.release)))
             .collect();
-        let mut got: Vec<String> = deployments.keys().cloned().collect();
-        got.sort();
-        let mut sorted = want.clone();
-        sorted.sort();
-        assert_eq!(got, sorted, "{chart}: deployments");
-        assert!(deployments.values().all(deployment_complete));
+        want.sort();
+        assert_eq!(
+            images.keys().cloned().collect::<Vec<_>>(),
+            want,
+            "{}: deployments",
+            l.chart
+        );
+        let image = format!("milvusdb/milvus:{}", l.tag);
+        assert!(
+            images.values().all(|i| *i == image),
+            "{}: {images:?}",
+            l.chart
+        );
         assert_helm_created(&mark, &ns, &want);
     }
 }

@@ -7,6 +7,7 @@
 //!   `node-standin/broken: "true"`) stays not ready, waiting in `CrashLoopBackOff`;
 //! - pods with `restartPolicy: Never` end `Succeeded`, or `Failed` when an image tag
 //!   contains `fail` (or the pod is annotated `node-standin/fail: "true"`);
+//!   `OnFailure` pods (Jobs) end `Succeeded`, or crash-loop when marked to fail;
 //! - pods being deleted are deleted with grace period 0 (there is no kubelet to confirm).
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -57,22 +58,18 @@ enum Outcome {
 }
 
 impl Outcome {
+    /// `restartPolicy: Never` runs to completion (Failed if marked to fail); `OnFailure`
+    /// completes too, but a failing container is restarted forever (CrashLoopBackOff);
+    /// `Always` (Deployments, StatefulSets) runs, ready unless marked broken.
     fn of(pod: &Pod) -> Self {
-        let spec = pod.spec.as_ref();
-        let containers = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
-        let never = spec.and_then(|s| s.restart_policy.as_deref()) == Some("Never");
-        let flagged = |ann: &str, word: &str| {
-            annotated(pod, ann) || containers.iter().any(|c| tag_contains(c, word))
-        };
-        match (
-            never,
-            flagged(FAIL_ANNOTATION, "fail"),
-            flagged(BROKEN_ANNOTATION, "broken"),
-        ) {
-            (true, true, _) => Outcome::Failed,
-            (true, false, _) => Outcome::Succeeded,
-            (false, _, true) => Outcome::Broken,
-            (false, _, false) => Outcome::Ready,
+        let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+        let fail = marked(pod, FAIL_ANNOTATION, "fail");
+        match (policy, fail) {
+            (Some("Never"), true) => Outcome::Failed,
+            (Some("Never" | "OnFailure"), false) => Outcome::Succeeded,
+            (Some("OnFailure"), true) => Outcome::Broken,
+            _ if marked(pod, BROKEN_ANNOTATION, "broken") => Outcome::Broken,
+            _ => Outcome::Ready,
         }
     }
 
@@ -91,6 +88,26 @@ impl Outcome {
 
 fn annotated(pod: &Pod, key: &str) -> bool {
     pod.annotations().get(key).map(String::as_str) == Some("true")
+}
+
+fn containers(pod: &Pod) -> &[Container] {
+    pod.spec
+        .as_ref()
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default()
+}
+
+/// The pod carries annotation `key: "true"` or a container image tag containing `word`.
+fn marked(pod: &Pod, key: &str, word: &str) -> bool {
+    annotated(pod, key) || containers(pod).iter().any(|c| tag_contains(c, word))
+}
+
+/// Whether this container of a Broken pod is one that crashes (all, if the pod is annotated).
+fn crashing(pod: &Pod, c: &Container) -> bool {
+    annotated(pod, BROKEN_ANNOTATION)
+        || annotated(pod, FAIL_ANNOTATION)
+        || tag_contains(c, "broken")
+        || tag_contains(c, "fail")
 }
 
 /// The tag of an image reference (`repo:tag@digest` → `tag`), empty when there is none.
@@ -113,13 +130,11 @@ fn condition(kind: &str, ok: bool, reason: &str) -> Value {
     json!({"type": kind, "status": status, "reason": reason, "lastTransitionTime": now()})
 }
 
-fn container_state(outcome: Outcome, c: &Container) -> (Value, bool) {
+fn container_state(outcome: Outcome, crashing: bool, c: &Container) -> (Value, bool) {
     let started = now();
     match outcome {
         Outcome::Ready => (json!({"running": {"startedAt": started}}), true),
-        Outcome::Broken if !tag_contains(c, "broken") && !tag_contains(c, "fail") => {
-            (json!({"running": {"startedAt": started}}), true)
-        }
+        Outcome::Broken if !crashing => (json!({"running": {"startedAt": started}}), true),
         Outcome::Broken => (
             json!({"waiting": {"reason": "CrashLoopBackOff",
                 "message": format!("back-off restarting failed container {} (node-standin: marked broken)", c.name)}}),
@@ -138,8 +153,8 @@ fn terminated(code: i32, reason: &str, message: &str, at: &Value) -> Value {
         "startedAt": at, "finishedAt": at}})
 }
 
-fn container_status(outcome: Outcome, c: &Container) -> Value {
-    let (state, container_ready) = container_state(outcome, c);
+fn container_status(outcome: Outcome, pod: &Pod, c: &Container) -> Value {
+    let (state, container_ready) = container_state(outcome, crashing(pod, c), c);
     let image = c.image.clone().unwrap_or_default();
     json!({
         "name": c.name, "image": image, "imageID": format!("node-standin://{image}"),
@@ -150,11 +165,6 @@ fn container_status(outcome: Outcome, c: &Container) -> Value {
 
 /// The full status a kubelet would report for this pod and outcome.
 fn desired_status(pod: &Pod, outcome: Outcome) -> Value {
-    let containers = pod
-        .spec
-        .as_ref()
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default();
     let ready = outcome.ready();
     let reason = match outcome {
         Outcome::Ready => "",
@@ -169,7 +179,7 @@ fn desired_status(pod: &Pod, outcome: Outcome) -> Value {
             condition("PodScheduled", true, ""), condition("Initialized", true, ""),
             condition("ContainersReady", ready, reason), condition("Ready", ready, reason),
         ],
-        "containerStatuses": containers.iter().map(|c| container_status(outcome, c)).collect::<Vec<_>>(),
+        "containerStatuses": containers(pod).iter().map(|c| container_status(outcome, pod, c)).collect::<Vec<_>>(),
     })
 }
 
@@ -221,6 +231,12 @@ impl Standin {
         if !needs_patch(&pod, &desired) {
             return;
         }
+        self.schedule(pod);
+    }
+
+    /// Queues the pod's delayed status write (one timer per pod; later events only
+    /// update the view the timer will use).
+    fn schedule(self: &Arc<Self>, pod: Pod) {
         let uid = pod.uid().unwrap_or_default();
         let first = self
             .pending
@@ -264,7 +280,14 @@ impl Standin {
                 key(&pod),
                 outcome.phase()
             ),
-            Err(e) => eprintln!("node-standin: {}: status patch failed: {e}", key(&pod)),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                eprintln!(
+                    "node-standin: {}: status patch failed, retrying: {e}",
+                    key(&pod)
+                );
+                self.schedule(pod);
+            }
         }
     }
 
@@ -312,11 +335,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let mut events = watcher(pods, watcher::Config::default())
         .default_backoff()
         .boxed();
-    while let Some(event) = events.try_next().await? {
+    // Watch errors (apiserver restart, expired resourceVersion) are retried with backoff
+    // by the watcher, which re-lists: log them and keep going.
+    while let Some(event) = events.next().await {
         match event {
-            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => standin.observe(pod),
-            watcher::Event::Delete(pod) => standin.forget(&pod),
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => standin.observe(pod),
+            Ok(watcher::Event::Delete(pod)) => standin.forget(&pod),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+            Err(e) => eprintln!("node-standin: watch error (retrying): {e}"),
         }
     }
     Ok(())
@@ -372,6 +398,14 @@ mod tests {
         );
         let fail = [(FAIL_ANNOTATION, "true")];
         assert_eq!(Outcome::of(&pod("m:v1", "Never", &fail)), Outcome::Failed);
+        assert_eq!(
+            Outcome::of(&pod("m:v1", "OnFailure", &[])),
+            Outcome::Succeeded
+        );
+        assert_eq!(
+            Outcome::of(&pod("m:v1-fail", "OnFailure", &[])),
+            Outcome::Broken
+        );
     }
 
     #[test]

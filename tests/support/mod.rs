@@ -17,8 +17,8 @@ pub use ns::TestNs;
 pub use outcome::{assert_no_writes, outcome, run_plugin, writes_since, Outcome};
 pub use plugin::{plugin_cmd, plugin_cmd_as};
 pub use wait::{
-    deployment_complete, release_deployments, release_selector, wait_deployments, wait_pod,
-    wait_pods, wait_release_available,
+    deployment_complete, first_image, release_deployments, release_images, release_selector,
+    wait_deployments, wait_pod, wait_pods, wait_release_available,
 };
 
 use std::collections::HashMap;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{watcher, WatchStreamExt};
@@ -49,8 +49,9 @@ where
         let mut seen = BTreeMap::new();
         let mut stream = watcher(api, config).default_backoff().boxed();
         let watch = async {
-            while let Some(event) = stream.try_next().await.expect("watch") {
-                if apply_event(&mut seen, event) && done(&seen) {
+            // Errors are retried (with backoff) by the watcher itself.
+            while let Some(event) = stream.next().await {
+                if event.is_ok_and(|e| apply_event(&mut seen, e)) && done(&seen) {
                     return;
                 }
             }
@@ -178,4 +179,18 @@ pub fn release_deployments(ns: &str, release: &str) -> BTreeMap<String, Deployme
         Duration::from_secs(30),
         |_| true,
     )
+}
+
+/// Image of the first (Milvus) container of a Deployment's pod template.
+pub fn first_image(d: &Deployment) -> Option<String> {
+    let spec = d.spec.template.spec.as_ref()?;
+    spec.containers.first()?.image.clone()
+}
+
+/// The release's Deployments now, as name → first container image.
+pub fn release_images(ns: &str, release: &str) -> BTreeMap<String, String> {
+    release_deployments(ns, release)
+        .into_iter()
+        .map(|(name, d)| (name, first_image(&d).unwrap_or_default()))
+        .collect()
 }
