@@ -104,9 +104,7 @@ impl Helm {
     /// The release in this namespace, whatever its status.
     pub async fn release(&self, name: &str) -> Result<Option<Release>, Error> {
         let filter = format!("^{}$", regex_escape(name));
-        let rows: Vec<ListRow> = self
-            .json(&["list", "--all", "--filter", &filter, "-o", "json"])
-            .await?;
+        let rows: Vec<ListRow> = self.json(&list_args(&filter, false)).await?;
         Ok(rows.into_iter().find(|r| r.name == name).map(release))
     }
 
@@ -114,15 +112,7 @@ impl Helm {
     pub async fn namespaces_with(&self, name: &str) -> Vec<String> {
         let filter = format!("^{}$", regex_escape(name));
         let rows: Vec<ListRow> = self
-            .json(&[
-                "list",
-                "--all-namespaces",
-                "--all",
-                "--filter",
-                &filter,
-                "-o",
-                "json",
-            ])
+            .json(&list_args(&filter, true))
             .await
             .unwrap_or_default();
         rows.into_iter().map(|r| r.namespace).collect()
@@ -166,6 +156,26 @@ impl Helm {
         };
         Ok(rows.into_iter().filter_map(chart_entry).collect())
     }
+}
+
+/// `helm list` of every state (Helm 4 has no `--all`; both know these).
+fn list_args(filter: &str, all_namespaces: bool) -> Vec<&str> {
+    let mut args = vec![
+        "list",
+        "--deployed",
+        "--failed",
+        "--pending",
+        "--superseded",
+        "--uninstalling",
+        "--filter",
+        filter,
+        "-o",
+        "json",
+    ];
+    if all_namespaces {
+        args.push("--all-namespaces");
+    }
+    args
 }
 
 fn release(row: ListRow) -> Release {
