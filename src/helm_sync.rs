@@ -27,13 +27,17 @@ pub enum Sync {
 pub fn sync_args(run: &Run<'_>, plan: &Plan) -> Option<Vec<String>> {
     let (_, chart_version) = run.facts.release.chart_name_version();
     let chart_version = chart_version?;
-    let entry = run
-        .facts
-        .index
+    let index = &run.facts.index;
+    let mut entries: Vec<_> = index
         .charts
         .iter()
-        .find(|c| c.chart_version == chart_version)?;
-    let mut args = vec![
+        .filter(|c| c.chart_version == chart_version)
+        .collect();
+    entries.sort_by_key(|c| index.is_archived(&c.repo));
+    let entry = entries.first()?;
+    // Only the tag: values the release never had would change the rendered
+    // config and, through the chart's checksum annotation, restart every pod.
+    let args = vec![
         "upgrade".to_string(),
         plan.release.clone(),
         entry.reference(),
@@ -43,24 +47,7 @@ pub fn sync_args(run: &Run<'_>, plan: &Plan) -> Option<Vec<String>> {
         "--set".into(),
         format!("image.all.tag={}", plan.to.image_tag()),
     ];
-    let coordinators: Vec<&str> = run
-        .facts
-        .workloads
-        .iter()
-        .filter(|w| w.component.is_coordinator())
-        .filter_map(|w| w.component.values_key())
-        .collect();
-    for key in dedup(coordinators) {
-        args.push("--set".into());
-        args.push(format!("{key}.activeStandby.enabled=true"));
-    }
     Some(args)
-}
-
-fn dedup(mut v: Vec<&str>) -> Vec<&str> {
-    v.sort();
-    v.dedup();
-    v
 }
 
 pub async fn run(run: &Run<'_>, plan: &Plan) -> Sync {
@@ -85,7 +72,7 @@ pub async fn run(run: &Run<'_>, plan: &Plan) -> Sync {
     full.extend(run.ctx.helm.write_args.iter().map(String::as_str));
     match run.ctx.helm.run(&full).await {
         Ok(_) => Sync::Done(format!(
-            "helm release values now say image.all.tag={}",
+            "helm release now says image.all.tag={} (no pod restarted; config and strategy are the chart's again)",
             plan.to.image_tag()
         )),
         Err(e) => Sync::Manual {

@@ -3,7 +3,7 @@
 //! It watches every pod and writes the status a kubelet would write, through the
 //! `pods/status` subresource, after a configurable delay:
 //! - normal pods become `Running` and Ready;
-//! - a container whose image tag contains `broken` (or a pod annotated
+//! - a container whose image name or tag contains `broken` (or a pod annotated
 //!   `node-standin/broken: "true"`) stays not ready, waiting in `CrashLoopBackOff`;
 //! - pods with `restartPolicy: Never` end `Succeeded`, or `Failed` when an image tag
 //!   contains `fail` (or the pod is annotated `node-standin/fail: "true"`);
@@ -117,8 +117,11 @@ fn image_tag(image: &str) -> &str {
     last.split_once(':').map(|(_, tag)| tag).unwrap_or("")
 }
 
+/// The image's name or tag (`milvus-broken:v2.5.0`, `milvus:v2.4.9-broken`) has `word`.
 fn tag_contains(c: &Container, word: &str) -> bool {
-    image_tag(c.image.as_deref().unwrap_or("")).contains(word)
+    let image = c.image.as_deref().unwrap_or("");
+    let name = image.rsplit('/').next().unwrap_or(image).split(':').next().unwrap_or("");
+    image_tag(image).contains(word) || name.contains(word)
 }
 
 fn now() -> Value {

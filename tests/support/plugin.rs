@@ -23,5 +23,12 @@ pub fn plugin_cmd_as(helm: Helm, ns: &TestNs, user: User) -> Command {
         .env("KUBECONFIG", env().kubeconfig(user))
         .env("NO_COLOR", "1")
         .envs(helm_home_env(&home));
+    if !helm.write_flags().is_empty() {
+        // As a user on an old API server would: hand helm's flags through.
+        cmd.env(
+            "HELM_MILVUS_UPGRADE_HELM_ARGS",
+            helm.write_flags().join(" "),
+        );
+    }
     cmd
 }
