@@ -59,7 +59,7 @@ pub fn required_access(plan: &Plan) -> Vec<(&'static str, &'static str, &'static
 pub fn checks(plan: &Plan, facts: &Facts, access: &[Access]) -> Vec<Check> {
     let mut out = vec![
         release_deployed(facts),
-        deployments_available(facts),
+        deployments_available(facts, plan),
         permissions(access, &facts.release.namespace),
     ];
     let charted: Vec<String> = plan
@@ -90,11 +90,14 @@ fn release_deployed(facts: &Facts) -> Check {
     )
 }
 
-fn deployments_available(facts: &Facts) -> Check {
+/// Every Deployment rolled out, except one already moving to a hop's image:
+/// an interrupted upgrade that this run resumes and waits on.
+fn deployments_available(facts: &Facts, plan: &Plan) -> Check {
+    let in_flight = |image: &str| plan.hops.iter().any(|h| h.image == image);
     let unhealthy: Vec<String> = facts
         .workloads
         .iter()
-        .filter(|w| !w.rollout.is_complete())
+        .filter(|w| !w.rollout.is_complete() && !in_flight(&w.image))
         .map(|w| {
             format!(
                 "{} ({}/{} available, {} updated)",

@@ -86,9 +86,15 @@ fn rolls(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str]) {
     let s: Value = status.json();
     assert_eq!(s["running"], to);
     assert_eq!(s["upgrade"], Value::Null);
-    let values = helm_cmd(helm, &ns, &["get", "values", release, "-o", "json"]).output().unwrap();
+    let values = helm_cmd(helm, &ns, &["get", "values", release, "-o", "json"])
+        .output()
+        .unwrap();
     let values: Value = serde_json::from_slice(&values.stdout).unwrap();
-    assert_eq!(values["image"]["all"]["tag"], format!("v{to}"), "helm values not in sync");
+    assert_eq!(
+        values["image"]["all"]["tag"],
+        format!("v{to}"),
+        "helm values not in sync"
+    );
 }
 
 #[test]

@@ -120,7 +120,13 @@ fn image_tag(image: &str) -> &str {
 /// The image's name or tag (`milvus-broken:v2.5.0`, `milvus:v2.4.9-broken`) has `word`.
 fn tag_contains(c: &Container, word: &str) -> bool {
     let image = c.image.as_deref().unwrap_or("");
-    let name = image.rsplit('/').next().unwrap_or(image).split(':').next().unwrap_or("");
+    let name = image
+        .rsplit('/')
+        .next()
+        .unwrap_or(image)
+        .split(':')
+        .next()
+        .unwrap_or("");
     image_tag(image).contains(word) || name.contains(word)
 }
 
