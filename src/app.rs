@@ -142,8 +142,7 @@ async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error>
             let default_image = c.facts().default_image;
             let mut row = json!({"repo": c.repo, "chart_version": c.chart_version, "app_version": c.app_version, "default_image": default_image, "archived_repo": index.is_archived(&c.repo)});
             if let Some(f) = &facts {
-                let opts = Options { chart_version: Some(c.chart_version.clone()), repo: Some(c.repo.clone()), ..Options::default() };
-                match plan::plan(f, &c.app_version, &opts) {
+                match plan_to_chart(f, c) {
                     Ok(p) => {
                         row["path"] = json!(p.paths());
                         row["hops"] = json!(p.hops.len());
@@ -160,6 +159,21 @@ async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error>
         Output::Text => print!("{}", render::versions_text(&rows, running.as_ref())),
     }
     Ok(())
+}
+
+/// The plan that ends on this chart; a rolling plan uses no chart at all.
+fn plan_to_chart(facts: &Facts, chart: &crate::facts::ChartEntry) -> Result<Plan, PlanError> {
+    let pinned = Options {
+        chart_version: Some(chart.chart_version.clone()),
+        repo: Some(chart.repo.clone()),
+        ..Options::default()
+    };
+    match plan::plan(facts, &chart.app_version, &pinned) {
+        Err(PlanError::ChartVersionUnused { .. }) => {
+            plan::plan(facts, &chart.app_version, &Options::default())
+        }
+        other => other,
+    }
 }
 
 fn short_reason(e: &PlanError) -> String {

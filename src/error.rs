@@ -58,6 +58,8 @@ pub enum PlanError {
         target: String,
         hint: String,
     },
+    #[error("--chart-version {chart_version} has no use: the last hop is {path} and uses no chart; add --path helm to upgrade through that chart")]
+    ChartVersionUnused { chart_version: String, path: Path },
     #[error("chart version {chart_version} is in no configured repository; run `helm repo update` or check `helm milvus-upgrade versions`")]
     ChartVersionNotFound { chart_version: String },
 }
@@ -79,6 +81,7 @@ impl PlanError {
             | UnknownTarget { .. }
             | ChartDoesNotCarryTarget { .. }
             | ChartVersionNotFound { .. } => exit::TARGET,
+            ChartVersionUnused { .. } => exit::USAGE,
             SameVersion { .. }
             | Downgrade { .. }
             | CannotUpgradeFrom { .. }

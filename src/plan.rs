@@ -185,6 +185,14 @@ pub fn plan(facts: &Facts, target: &MilvusVersion, options: &Options) -> Result<
     check_known_target(facts, target)?;
     let layout = facts.layout();
     let legs = route(&from, target, layout, facts, options)?;
+    if let (Some(chart), Some(last)) = (&options.chart_version, legs.last()) {
+        if last.path == Path::Rolling {
+            return Err(PlanError::ChartVersionUnused {
+                chart_version: chart.to_string(),
+                path: last.path,
+            });
+        }
+    }
     let mut state = (from.clone(), layout);
     let mut hops = Vec::new();
     for (i, leg) in legs.iter().enumerate() {

@@ -122,7 +122,18 @@ fn a_target_that_never_gets_ready_is_rolled_back() {
     let helm = Helm::V3;
     let ns = TestNs::new("roll-broken");
     install_release(helm, &ns, "rb", "4.2.8", &[]);
-    let args = ["rb", "--to", "2.5.0", "--yes", "--min-ready-seconds", "0", "--timeout", "15s", "--image", "milvusdb/milvus-broken"];
+    let args = [
+        "rb",
+        "--to",
+        "2.5.0",
+        "--yes",
+        "--min-ready-seconds",
+        "0",
+        "--timeout",
+        "15s",
+        "--image",
+        "milvusdb/milvus-broken",
+    ];
     let out = run_plugin(helm, &ns, &args);
     out.assert_code(8);
     assert!(out.stderr.contains("rolled back"), "{}", out.stderr);
