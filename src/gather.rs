@@ -65,19 +65,12 @@ impl Context {
     }
 
     async fn not_found(&self, release: &str) -> Error {
-        let elsewhere = self.helm.namespaces_with(release).await;
-        match elsewhere.first() {
-            Some(ns) => Error::ReleaseNotFound {
-                release: release.into(),
-                namespace: format!(
-                    "{} (it is in namespace '{ns}': pass -n {ns})",
-                    self.namespace
-                ),
-            },
-            None => Error::ReleaseNotFound {
-                release: release.into(),
-                namespace: self.namespace.clone(),
-            },
+        let mut elsewhere = self.helm.namespaces_with(release).await;
+        elsewhere.retain(|ns| ns != &self.namespace);
+        Error::ReleaseNotFound {
+            release: release.into(),
+            namespace: self.namespace.clone(),
+            elsewhere,
         }
     }
 }
