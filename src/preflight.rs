@@ -86,7 +86,14 @@ fn release_deployed(facts: &Facts) -> Check {
         "release deployed",
         r.status == "deployed",
         format!("status {}, revision {}", r.status, r.revision),
-        Some(format!("a {} release cannot be upgraded safely: finish or roll back the last helm operation (`helm history {}`, `helm rollback {}`)", r.status, r.name, r.name)),
+        Some(if r.status == crate::gather::UNREADABLE {
+            format!(
+                "ask for get/list on secrets in namespace {}: Helm keeps its release records there",
+                r.namespace
+            )
+        } else {
+            format!("a {} release cannot be upgraded safely: finish or roll back the last helm operation (`helm history {}`, `helm rollback {}`)", r.status, r.name, r.name)
+        }),
     )
 }
 
