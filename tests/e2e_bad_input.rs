@@ -152,6 +152,13 @@ fn hold_lock(ns: &TestNs, release: &str) {
 
 fn cases(helm: Helm, ns: &TestNs, dir: &Path) -> Vec<Case> {
     let dry = |to: &'static str| -> Vec<&'static str> { vec!["good", "--to", to, "--dry-run"] };
+    let helm_dry = |extra: &[&'static str]| -> Vec<&'static str> {
+        [
+            &["good", "--to", "2.4.9", "--dry-run", "--path", "helm"][..],
+            extra,
+        ]
+        .concat()
+    };
     let empty_repos = dir.join("repositories.yaml");
     std::fs::write(&empty_repos, "apiVersion: v1\nrepositories: []\n").unwrap();
     vec![
@@ -212,16 +219,7 @@ fn cases(helm: Helm, ns: &TestNs, dir: &Path) -> Vec<Case> {
         case("same version", &dry("2.2.5"), 5, &["already runs 2.2.5"]),
         case(
             "chart without the target",
-            &[
-                "good",
-                "--to",
-                "2.4.9",
-                "--dry-run",
-                "--path",
-                "helm",
-                "--chart-version",
-                "4.2.0",
-            ],
+            &helm_dry(&["--chart-version", "4.2.0"]),
             4,
             &[
                 "chart 4.2.0 ships Milvus 2.4.6, not 2.4.9",
@@ -230,16 +228,7 @@ fn cases(helm: Helm, ns: &TestNs, dir: &Path) -> Vec<Case> {
         ),
         case(
             "unknown chart version",
-            &[
-                "good",
-                "--to",
-                "2.4.9",
-                "--dry-run",
-                "--path",
-                "helm",
-                "--chart-version",
-                "9.9.9",
-            ],
+            &helm_dry(&["--chart-version", "9.9.9"]),
             4,
             &["9.9.9 is in no configured repository", "helm repo update"],
         ),
@@ -302,22 +291,13 @@ fn cases(helm: Helm, ns: &TestNs, dir: &Path) -> Vec<Case> {
         ),
         case(
             "unknown repo",
-            &[
-                "good",
-                "--to",
-                "2.4.9",
-                "--dry-run",
-                "--path",
-                "helm",
-                "--repo",
-                "nosuch",
-            ],
+            &helm_dry(&["--repo", "nosuch"]),
             6,
             &["'nosuch' has no milvus chart"],
         ),
         case(
             "no repository added",
-            &["good", "--to", "2.4.9", "--dry-run", "--path", "helm"],
+            &helm_dry(&[]),
             6,
             &["helm repo add zilliztech https://zilliztech.github.io/milvus-helm"],
         )
@@ -327,7 +307,7 @@ fn cases(helm: Helm, ns: &TestNs, dir: &Path) -> Vec<Case> {
             .with_env("PATH", "/nonexistent"),
         case(
             "helm too old",
-            &["good", "--to", "2.4.9", "--dry-run", "--path", "helm"],
+            &helm_dry(&[]),
             6,
             &["helm 3.13.0", "Helm 3.14 or later"],
         )

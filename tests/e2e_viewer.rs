@@ -14,7 +14,12 @@ fn viewer(helm: Helm) {
 
     let dry = run(&["ro", "--to", "2.4.9", "--dry-run"]);
     dry.assert_code(6);
-    dry.assert_stdout_has(&["rolling 2.2.5 → 2.4.9", "[FAIL] permission to write", "patch deployments.apps", "get/list on secrets"]);
+    dry.assert_stdout_has(&[
+        "rolling 2.2.5 → 2.4.9",
+        "[FAIL] permission to write",
+        "patch deployments.apps",
+        "get/list on secrets",
+    ]);
 
     let versions = run(&["versions", "ro", "-o", "json"]);
     versions.assert_code(0);
@@ -24,7 +29,11 @@ fn viewer(helm: Helm) {
     upgrade.assert_code(6);
     upgrade.assert_stderr_has(&["pre-flight checks failed", "permission to write"]);
 
-    let viewer_writes = mark.events().writes().by_user("viewer").filter(|e| e.resource != "selfsubjectaccessreviews");
+    let viewer_writes = mark
+        .events()
+        .writes()
+        .by_user("viewer")
+        .filter(|e| e.resource != "selfsubjectaccessreviews");
     assert!(viewer_writes.is_empty(), "{:#?}", viewer_writes.0);
     support::assert_no_writes(&mark, ns.name());
 }
