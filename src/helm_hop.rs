@@ -140,6 +140,7 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
         let event = tokio::select! {
             e = stream.next() => e,
             _ = tokio::time::sleep_until(run.deadline) => return Err(format!("timed out: {last}")),
+            _ = run.interrupt.wait() => return Err("interrupted".into()),
         };
         let ready = match event {
             Some(Ok(Event::Apply(d))) => {
