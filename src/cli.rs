@@ -147,6 +147,9 @@ pub struct UpgradeArgs {
         env = "HELM_MILVUS_UPGRADE_MIN_READY_SECONDS"
     )]
     pub min_ready_seconds: i32,
+    /// Roll querynode and datanode at the same time (they depend only on the coordinators)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_PARALLEL_NODES")]
+    pub parallel_nodes: bool,
     /// Take over the upgrade lock held by another run (only if that run is dead)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_TAKE_OVER")]
     pub take_over: bool,

@@ -30,6 +30,8 @@ pub struct Run<'a> {
     pub timeout: Duration,
     pub no_rollback: bool,
     pub min_ready_seconds: i32,
+    /// Roll querynode and datanode together.
+    pub parallel_nodes: bool,
 }
 
 impl Run<'_> {
@@ -63,6 +65,7 @@ pub async fn run(
         timeout: args.timeout,
         no_rollback: args.no_rollback,
         min_ready_seconds: args.min_ready_seconds,
+        parallel_nodes: args.parallel_nodes,
     };
     let result = run_hops(&mut run, plan).await;
     let released = lock.release().await;

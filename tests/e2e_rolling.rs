@@ -69,10 +69,16 @@ fn patch_order(mark: &audit::Mark, ns: &str) -> Vec<String> {
 }
 
 fn rolls(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str]) {
+    rolls_with(helm, chart, release, to, order, &[]);
+}
+
+fn rolls_with(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str], extra: &[&str]) {
     let ns = TestNs::new(&format!("roll-{}", helm.name()));
     install_release(helm, &ns, release, chart, &[]);
     let mark = audit::mark();
-    let out = run_plugin(helm, &ns, &upgrade_args(release, to));
+    let mut args = upgrade_args(release, to);
+    args.extend(extra);
+    let out = run_plugin(helm, &ns, &args);
     out.assert_code(0);
     assert_all_on(&ns, release, &format!("milvusdb/milvus:v{to}"));
     let fullname = if release.contains("milvus") {
@@ -110,6 +116,18 @@ fn separate_coordinators_2_2_to_2_4_helm4() {
 #[test]
 fn mixcoord_2_4_to_2_5_named_without_suffix_helm3() {
     rolls(Helm::V3, "4.2.8", "milvus-prod", "2.5.0", &MIXCOORD_ORDER);
+}
+
+#[test]
+fn parallel_nodes_keep_the_order_helm3() {
+    rolls_with(
+        Helm::V3,
+        "4.2.8",
+        "par",
+        "2.5.0",
+        &MIXCOORD_ORDER,
+        &["--parallel-nodes"],
+    );
 }
 
 #[test]
