@@ -93,7 +93,16 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let options = options(args)?;
     let ctx = context(global, args.helm_args.clone()).await?;
-    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
+    let (facts, plan, checks) = match prepare(&ctx, &args.release, &target, &options).await {
+        Err(Error::Plan(PlanError::SameVersion { version })) if !args.dry_run => {
+            let facts = ctx.facts(&args.release).await?;
+            if crate::execute::finish_recorded(&ctx, &facts, &target, args, global).await? {
+                return Ok(());
+            }
+            return Err(PlanError::SameVersion { version }.into());
+        }
+        other => other?,
+    };
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
         Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),

@@ -53,6 +53,14 @@ pub async fn run(
 ) -> Result<(), Error> {
     confirm(args)?;
     let existing = state::load(&ctx.client, &ctx.namespace, &plan.release).await?;
+    let recorded_rolling = existing
+        .as_ref()
+        .and_then(|p| p.hops.last())
+        .is_some_and(|h| h.path == Path::Rolling.to_string());
+    let sync_helm = plan
+        .hops
+        .last()
+        .map_or(recorded_rolling, |h| h.path == Path::Rolling);
     let progress = resume_or_start(existing, plan)?;
     let lock = Lock::acquire(&ctx.client, &ctx.namespace, &plan.release, args.take_over).await?;
     let mut run = Run {
@@ -67,7 +75,7 @@ pub async fn run(
         min_ready_seconds: args.min_ready_seconds,
         parallel_nodes: args.parallel_nodes,
     };
-    let result = run_hops(&mut run, plan).await;
+    let result = run_hops(&mut run, plan, sync_helm).await;
     let released = lock.release().await;
     let elapsed = run.reporter.elapsed();
     match &result {
@@ -78,6 +86,36 @@ pub async fn run(
         Err(e) => report(global, plan, elapsed, Some(e)),
     }
     result.and(released)
+}
+
+/// A run killed after its last rollout leaves the cluster on the target with
+/// its progress still recorded: finish it (Helm sync, record removed).
+pub async fn finish_recorded(
+    ctx: &Context,
+    facts: &Facts,
+    target: &crate::version::MilvusVersion,
+    args: &UpgradeArgs,
+    global: &GlobalArgs,
+) -> Result<bool, Error> {
+    let Some(progress) = state::load(&ctx.client, &ctx.namespace, &facts.release.name).await?
+    else {
+        return Ok(false);
+    };
+    if progress.to.parse().ok().as_ref() != Some(target) {
+        return Ok(false);
+    }
+    let plan = Plan {
+        schema: crate::plan::SCHEMA,
+        release: facts.release.name.clone(),
+        namespace: ctx.namespace.clone(),
+        from: target.clone(),
+        to: target.clone(),
+        layout: facts.layout(),
+        hops: Vec::new(),
+        warnings: Vec::new(),
+    };
+    eprintln!("Every Deployment already runs {target}; finishing the recorded upgrade.");
+    run(ctx, facts, &plan, args, global).await.map(|()| true)
 }
 
 fn confirm(args: &UpgradeArgs) -> Result<(), Error> {
@@ -141,7 +179,7 @@ fn resume_or_start(existing: Option<Progress>, plan: &Plan) -> Result<Progress, 
     }
 }
 
-async fn run_hops(run: &mut Run<'_>, plan: &Plan) -> Result<(), Error> {
+async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(), Error> {
     run.save().await?;
     for (i, hop) in plan.hops.iter().enumerate() {
         if run.progress.hops[i].phase == HopPhase::Done {
@@ -173,7 +211,7 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan) -> Result<(), Error> {
         run.progress.hops[i].phase = HopPhase::Done;
         run.save().await?;
     }
-    if plan.hops.last().is_some_and(|h| h.path == Path::Rolling) {
+    if sync_helm {
         match crate::helm_sync::run(run, plan).await {
             crate::helm_sync::Sync::Done(what) => run.reporter.line(&what),
             crate::helm_sync::Sync::Manual { command, why } => run.reporter.line(&format!(

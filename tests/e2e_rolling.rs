@@ -163,14 +163,15 @@ fn a_target_that_never_gets_ready_is_rolled_back() {
     assert_all_on(&ns, "rb", "milvusdb/milvus:v2.4.9");
 }
 
-#[test]
-fn killed_mid_way_resumes_without_patching_twice() {
+/// SIGKILL once the plugin has patched `patches` Deployments, run it again: it
+/// finishes, patches nothing twice, and leaves Helm in sync and no record behind.
+fn killed_after_patches_resumes(release: &str, patches: usize) {
     let helm = Helm::V3;
     let ns = TestNs::new("roll-kill");
-    install_release(helm, &ns, "rk", "4.0.13", &[]);
+    install_release(helm, &ns, release, "4.0.13", &[]);
     let mark = audit::mark();
     let mut child = support::plugin_cmd(helm, &ns)
-        .args(upgrade_args("rk", "2.4.9"))
+        .args(upgrade_args(release, "2.4.9"))
         .spawn()
         .unwrap();
     mark.wait_for(Duration::from_secs(60), |e| {
@@ -180,13 +181,13 @@ fn killed_mid_way_resumes_without_patching_twice() {
             .verb("patch")
             .resource("deployments")
             .len()
-            >= 3
+            >= patches
     });
     child.kill().unwrap();
     let _ = child.wait();
-    let out = run_plugin(helm, &ns, &upgrade_args("rk", "2.4.9"));
+    let out = run_plugin(helm, &ns, &upgrade_args(release, "2.4.9"));
     out.assert_code(0);
-    assert_all_on(&ns, "rk", "milvusdb/milvus:v2.4.9");
+    assert_all_on(&ns, release, "milvusdb/milvus:v2.4.9");
     let order = patch_order(&mark, ns.name());
     let mut unique = order.clone();
     unique.sort();
@@ -197,8 +198,24 @@ fn killed_mid_way_resumes_without_patching_twice() {
         "a Deployment was patched twice: {order:?}"
     );
     assert_eq!(order.len(), 8);
-    let values = helm_cmd(helm, &ns, &["get", "values", "rk", "-o", "json"])
+    let s: Value = run_plugin(helm, &ns, &["status", release, "-o", "json"]).json();
+    assert_eq!(s["upgrade"], Value::Null, "progress record left behind");
+    let values = helm_cmd(helm, &ns, &["get", "values", release, "-o", "json"])
         .output()
         .unwrap();
-    let _ = values;
+    let values: Value = serde_json::from_slice(&values.stdout).unwrap();
+    assert_eq!(
+        values["image"]["all"]["tag"], "v2.4.9",
+        "helm values not in sync"
+    );
+}
+
+#[test]
+fn killed_mid_way_resumes_without_patching_twice() {
+    killed_after_patches_resumes("rk", 3);
+}
+
+#[test]
+fn killed_after_the_last_patch_finishes_on_rerun() {
+    killed_after_patches_resumes("rl", 8);
 }
