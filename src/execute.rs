@@ -245,3 +245,35 @@ fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Er
         Output::Text => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_to(to: &str) -> Plan {
+        let v: crate::version::MilvusVersion = to.parse().unwrap();
+        Plan {
+            schema: crate::plan::SCHEMA,
+            release: "r".into(),
+            namespace: "ns".into(),
+            from: v.clone(),
+            to: v,
+            layout: crate::component::Layout::MixCoord,
+            hops: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn progress_toward_the_same_target_resumes_and_another_is_refused() {
+        let fresh = resume_or_start(None, &plan_to("2.4.9")).unwrap();
+        assert_eq!(fresh.to, "2.4.9");
+        let resumed = resume_or_start(Some(fresh.clone()), &plan_to("v2.4.9")).unwrap();
+        assert_eq!(resumed.release, "r");
+        let refused = resume_or_start(Some(fresh), &plan_to("2.5.0")).unwrap_err();
+        assert!(
+            refused.to_string().contains("resume it with --to 2.4.9"),
+            "{refused}"
+        );
+    }
+}
