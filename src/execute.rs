@@ -104,16 +104,7 @@ pub async fn finish_recorded(
     if progress.to.parse().ok().as_ref() != Some(target) {
         return Ok(false);
     }
-    let plan = Plan {
-        schema: crate::plan::SCHEMA,
-        release: facts.release.name.clone(),
-        namespace: ctx.namespace.clone(),
-        from: target.clone(),
-        to: target.clone(),
-        layout: facts.layout(),
-        hops: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let plan = Plan::finished(&facts.release.name, &ctx.namespace, target, facts.layout());
     eprintln!("Every Deployment already runs {target}; finishing the recorded upgrade.");
     run(ctx, facts, &plan, args, global).await.map(|()| true)
 }
@@ -251,17 +242,12 @@ mod tests {
     use super::*;
 
     fn plan_to(to: &str) -> Plan {
-        let v: crate::version::MilvusVersion = to.parse().unwrap();
-        Plan {
-            schema: crate::plan::SCHEMA,
-            release: "r".into(),
-            namespace: "ns".into(),
-            from: v.clone(),
-            to: v,
-            layout: crate::component::Layout::MixCoord,
-            hops: Vec::new(),
-            warnings: Vec::new(),
-        }
+        Plan::finished(
+            "r",
+            "ns",
+            &to.parse().unwrap(),
+            crate::component::Layout::MixCoord,
+        )
     }
 
     #[test]

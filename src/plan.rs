@@ -147,6 +147,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan with nothing left to do: the release already runs `to`.
+    pub fn finished(release: &str, namespace: &str, to: &MilvusVersion, layout: Layout) -> Plan {
+        Plan {
+            schema: SCHEMA,
+            release: release.into(),
+            namespace: namespace.into(),
+            from: to.clone(),
+            to: to.clone(),
+            layout,
+            hops: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn paths(&self) -> Vec<Path> {
         self.hops.iter().map(|h| h.path).collect()
     }
