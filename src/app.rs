@@ -67,6 +67,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         repo: args.repo.clone(),
         image_repository: args.image.clone(),
         allow_downgrade: args.allow_downgrade,
+        resume_from: None,
     })
 }
 
@@ -91,8 +92,15 @@ pub async fn prepare(
 
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
-    let options = options(args)?;
+    let mut options = options(args)?;
     let ctx = context(global, args.helm_args.clone()).await?;
+    // Progress recorded toward this target: plan from where that run started, so
+    // a run killed after the last patch (or during the final helm sync) finishes.
+    if let Some(p) = crate::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
+        if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
+            options.resume_from = p.from.parse().ok();
+        }
+    }
     let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {

@@ -65,6 +65,9 @@ pub struct Options {
     pub repo: Option<String>,
     pub image_repository: Option<String>,
     pub allow_downgrade: bool,
+    /// Where recorded progress toward the same target started: an upgrade
+    /// interrupted after every Deployment reached the target still has to finish.
+    pub resume_from: Option<MilvusVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -180,7 +183,11 @@ struct Leg {
 mod tests;
 
 pub fn plan(facts: &Facts, target: &MilvusVersion, options: &Options) -> Result<Plan, PlanError> {
-    let from = current_version(facts)?;
+    let live = current_version(facts)?;
+    let from = match &options.resume_from {
+        Some(recorded) if &live == target && recorded < target => recorded.clone(),
+        _ => live,
+    };
     check_direction(&from, target, options)?;
     check_known_target(facts, target)?;
     let layout = facts.layout();
