@@ -86,7 +86,7 @@ pub async fn prepare(
         &preflight::required_access(&plan),
     )
     .await?;
-    let checks = preflight::checks(&plan, &facts, &access);
+    let checks = preflight::checks(&plan, &facts, &access, options.resume_from.is_some());
     Ok((facts, plan, checks))
 }
 

@@ -64,14 +64,6 @@ fn plugin_patches(events: &Events, ns: &str) -> Vec<String> {
         .collect()
 }
 
-fn state_patches(events: &Events, ns: &str, release: &str) -> usize {
-    plugin_events(events, ns)
-        .verb("patch")
-        .resource("configmaps")
-        .named(&format!("{release}-milvus-upgrade-state"))
-        .len()
-}
-
 /// Helm's secret writes (create of the new revision, updates of statuses).
 fn helm_secret_writes(events: &Events, ns: &str) -> Vec<(String, usize)> {
     helm_events(events, ns)
@@ -163,7 +155,10 @@ fn children(pid: u32) -> Vec<u32> {
     };
     for t in tasks.flatten() {
         let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
     }
     out
 }
@@ -185,7 +180,10 @@ fn kill_9(mut child: Child) {
     let _ = child.wait();
     let start = Instant::now();
     while orphans.iter().any(|p| running(*p)) {
-        assert!(start.elapsed() < WAIT, "orphaned helm {orphans:?} still running");
+        assert!(
+            start.elapsed() < WAIT,
+            "orphaned helm {orphans:?} still running"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -387,7 +385,11 @@ fn kill_9_at_every_phase_then_rerun_finishes() {
     let _cluster = shared();
     let only = std::env::var("FAULT_CASE").ok();
     for case in KILLS {
-        if only.as_deref().is_some_and(|o| o != case.name) {
+        // FAULT_CASE=name,name runs only those.
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|n| n == case.name))
+        {
             continue;
         }
         killed_then_rerun(case);
@@ -556,7 +558,11 @@ fn secrets_in_values_are_never_printed() {
         ),
         (
             "dry run json",
-            run_plugin(helm, &ns, &["s", "--to", "2.5.0", "--dry-run", "-o", "json"]),
+            run_plugin(
+                helm,
+                &ns,
+                &["s", "--to", "2.5.0", "--dry-run", "-o", "json"],
+            ),
             0,
         ),
         (
