@@ -67,6 +67,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         repo: args.repo.clone(),
         image_repository: args.image.clone(),
         allow_downgrade: args.allow_downgrade,
+        resume_from: None,
     })
 }
 
@@ -85,24 +86,22 @@ pub async fn prepare(
         &preflight::required_access(&plan),
     )
     .await?;
-    let checks = preflight::checks(&plan, &facts, &access);
+    let checks = preflight::checks(&plan, &facts, &access, options.resume_from.is_some());
     Ok((facts, plan, checks))
 }
 
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
-    let options = options(args)?;
+    let mut options = options(args)?;
     let ctx = context(global, args.helm_args.clone()).await?;
-    let (facts, plan, checks) = match prepare(&ctx, &args.release, &target, &options).await {
-        Err(Error::Plan(PlanError::SameVersion { version })) if !args.dry_run => {
-            let facts = ctx.facts(&args.release).await?;
-            if crate::execute::finish_recorded(&ctx, &facts, &target, args, global).await? {
-                return Ok(());
-            }
-            return Err(PlanError::SameVersion { version }.into());
+    // Progress recorded toward this target: plan from where that run started, so
+    // a run killed after the last patch (or during the final helm sync) finishes.
+    if let Some(p) = crate::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
+        if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
+            options.resume_from = p.from.parse().ok();
         }
-        other => other?,
-    };
+    }
+    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
         Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),

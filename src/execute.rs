@@ -53,14 +53,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     confirm(args)?;
     let existing = state::load(&ctx.client, &ctx.namespace, &plan.release).await?;
-    let recorded_rolling = existing
-        .as_ref()
-        .and_then(|p| p.hops.last())
-        .is_some_and(|h| h.path == Path::Rolling.to_string());
-    let sync_helm = plan
-        .hops
-        .last()
-        .map_or(recorded_rolling, |h| h.path == Path::Rolling);
+    let sync_helm = plan.hops.last().is_some_and(|h| h.path == Path::Rolling);
     let progress = resume_or_start(existing, plan)?;
     let lock = Lock::acquire(&ctx.client, &ctx.namespace, &plan.release, args.take_over).await?;
     let mut run = Run {
@@ -86,27 +79,6 @@ pub async fn run(
         Err(e) => report(global, plan, elapsed, Some(e)),
     }
     result.and(released)
-}
-
-/// A run killed after its last rollout leaves the cluster on the target with
-/// its progress still recorded: finish it (Helm sync, record removed).
-pub async fn finish_recorded(
-    ctx: &Context,
-    facts: &Facts,
-    target: &crate::version::MilvusVersion,
-    args: &UpgradeArgs,
-    global: &GlobalArgs,
-) -> Result<bool, Error> {
-    let Some(progress) = state::load(&ctx.client, &ctx.namespace, &facts.release.name).await?
-    else {
-        return Ok(false);
-    };
-    if progress.to.parse().ok().as_ref() != Some(target) {
-        return Ok(false);
-    }
-    let plan = Plan::finished(&facts.release.name, &ctx.namespace, target, facts.layout());
-    eprintln!("Every Deployment already runs {target}; finishing the recorded upgrade.");
-    run(ctx, facts, &plan, args, global).await.map(|()| true)
 }
 
 fn confirm(args: &UpgradeArgs) -> Result<(), Error> {

@@ -65,6 +65,9 @@ pub struct Options {
     pub repo: Option<String>,
     pub image_repository: Option<String>,
     pub allow_downgrade: bool,
+    /// Where recorded progress toward the same target started: an upgrade
+    /// interrupted after every Deployment reached the target still has to finish.
+    pub resume_from: Option<MilvusVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,20 +150,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A plan with nothing left to do: the release already runs `to`.
-    pub fn finished(release: &str, namespace: &str, to: &MilvusVersion, layout: Layout) -> Plan {
-        Plan {
-            schema: SCHEMA,
-            release: release.into(),
-            namespace: namespace.into(),
-            from: to.clone(),
-            to: to.clone(),
-            layout,
-            hops: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-
     pub fn paths(&self) -> Vec<Path> {
         self.hops.iter().map(|h| h.path).collect()
     }
@@ -194,7 +183,11 @@ struct Leg {
 mod tests;
 
 pub fn plan(facts: &Facts, target: &MilvusVersion, options: &Options) -> Result<Plan, PlanError> {
-    let from = current_version(facts)?;
+    let live = current_version(facts)?;
+    let from = match &options.resume_from {
+        Some(recorded) if &live == target && recorded < target => recorded.clone(),
+        _ => live,
+    };
     check_direction(&from, target, options)?;
     check_known_target(facts, target)?;
     let layout = facts.layout();
