@@ -214,12 +214,17 @@ mod tests {
     use super::*;
 
     fn plan_to(to: &str) -> Plan {
-        Plan::finished(
-            "r",
-            "ns",
-            &to.parse().unwrap(),
-            crate::component::Layout::MixCoord,
-        )
+        let v: crate::version::MilvusVersion = to.parse().unwrap();
+        Plan {
+            schema: crate::plan::SCHEMA,
+            release: "r".into(),
+            namespace: "ns".into(),
+            from: v.clone(),
+            to: v,
+            layout: crate::component::Layout::MixCoord,
+            hops: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     #[test]
