@@ -19,11 +19,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Upgrade(args) => upgrade(&cli.global, args).await,
         Command::Versions(args) => versions(&cli.global, args).await,
         Command::Status(args) => status(&cli.global, args).await,
+        Command::Rollback(args) => crate::migrate::rollback::command(&cli.global, args).await,
         Command::Completion { .. } => Ok(()),
     }
 }
 
-async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+pub(crate) async fn context(
+    global: &GlobalArgs,
+    write_args: Vec<String>,
+) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
     let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());

@@ -30,6 +30,7 @@ pub struct Run<'a> {
     pub timeout: Duration,
     pub no_rollback: bool,
     pub min_ready_seconds: i32,
+    pub migration: crate::migrate::MigrationArgs,
 }
 
 impl Run<'_> {
@@ -63,6 +64,7 @@ pub async fn run(
         timeout: args.timeout,
         no_rollback: args.no_rollback,
         min_ready_seconds: args.min_ready_seconds,
+        migration: args.migration.clone(),
     };
     let result = run_hops(&mut run, plan).await;
     let released = lock.release().await;
@@ -160,12 +162,7 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan) -> Result<(), Error> {
         match hop.path {
             Path::Rolling => crate::rolling::run(run, hop).await?,
             Path::Helm => crate::helm_hop::run(run, hop, i).await?,
-            Path::Migrate => {
-                return Err(Error::Failed(
-                    "the meta migration executor is not built yet; see `--dry-run` for the plan"
-                        .into(),
-                ))
-            }
+            Path::Migrate => crate::migrate::run(run, hop, i).await?,
         }
         run.progress.hops[i].phase = HopPhase::Done;
         run.save().await?;
