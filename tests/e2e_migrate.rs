@@ -282,6 +282,7 @@ fn killed_after_scale_down_resumes_with_the_recorded_replicas() {
     let mark = audit::mark();
     let mut child = support::plugin_cmd(helm, &ns)
         .args(migrate_args("mk", "2.2.0"))
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -314,8 +315,8 @@ fn killed_after_scale_down_resumes_with_the_recorded_replicas() {
 
 fn layout_replicas(ns: &TestNs, release: &str) -> BTreeMap<String, i32> {
     release_deployments(ns.name(), release)
-        .into_iter()
-        .map(|(_, d)| {
+        .into_values()
+        .map(|d| {
             (
                 d.metadata.labels.as_ref().unwrap()["component"].clone(),
                 d.spec.replicas.unwrap_or(1),

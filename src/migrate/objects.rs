@@ -152,13 +152,14 @@ pub fn external_endpoints(values: &Value) -> Option<Vec<String>> {
 pub fn session_ttl(data: &BTreeMap<String, String>) -> Option<Duration> {
     ["default.yaml", "milvus.yaml", "user.yaml"]
         .iter()
+        .rev()
         .filter_map(|k| data.get(*k))
         .filter_map(|text| serde_yaml_ng::from_str::<Value>(text).ok())
         .filter_map(|doc| {
             let v = doc.pointer("/common/session/ttl")?.clone();
             v.as_u64().or_else(|| v.as_str()?.trim().parse().ok())
         })
-        .last()
+        .next()
         .map(Duration::from_secs)
 }
 
