@@ -137,16 +137,9 @@ async fn fresh_start(run: &Run<'_>) -> Result<(), Error> {
 
 /// Replicas and images of every Milvus Deployment, and the helm revision.
 async fn record(run: &mut Run<'_>, index: usize) -> Result<(), Error> {
+    // The facts were read by this run, before it could run any helm upgrade.
     if run.progress.hops[index].revision_before.is_none() {
-        let release = run
-            .ctx
-            .helm
-            .release(&run.progress.release)
-            .await?
-            .ok_or_else(|| {
-                Error::Failed(format!("release {} disappeared", run.progress.release))
-            })?;
-        run.progress.hops[index].revision_before = Some(release.revision);
+        run.progress.hops[index].revision_before = Some(run.facts.release.revision);
     }
     for w in &run.facts.workloads {
         run.progress
@@ -186,14 +179,12 @@ async fn live_workloads(run: &Run<'_>) -> Result<Vec<crate::facts::Workload>, Er
 pub async fn stop(run: &Run<'_>) -> Result<Timestamp, Error> {
     let api = run.deployments();
     let live = live_workloads(run).await?;
-    for w in live.iter().filter(|w| w.replicas != 0) {
-        api.patch(
-            &w.name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Strategic(&json!({"spec": {"replicas": 0}})),
-        )
-        .await
-        .map_err(api_error)?;
+    let params = PatchParams::apply(FIELD_MANAGER);
+    let body = Patch::Strategic(json!({"spec": {"replicas": 0}}));
+    let running: Vec<_> = live.iter().filter(|w| w.replicas != 0).collect();
+    let patches = running.iter().map(|w| api.patch(&w.name, &params, &body));
+    for (w, result) in running.iter().zip(futures::future::join_all(patches).await) {
+        result.map_err(api_error)?;
         run.reporter
             .line(&format!("deployment/{}: scaled {} → 0", w.name, w.replicas));
     }
@@ -381,15 +372,17 @@ async fn backup(run: &Run<'_>, hop: &Hop) -> Result<(), Error> {
 
 /// The new chart, then the recorded replicas by component, then the layout.
 async fn start(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
+    // Only this stage upgrades the chart, so the release as this run found it
+    // tells whether an earlier run already did.
     let before = run.progress.hops[index].revision_before.unwrap_or(0);
-    let current = run.ctx.helm.release(&run.progress.release).await?;
+    let found = &run.facts.release;
     let chart = hop
         .chart
         .as_ref()
         .map(|c| format!("milvus-{}", c.chart_version));
-    let already = current.as_ref().is_some_and(|c| {
-        c.revision > before && Some(&c.chart) == chart.as_ref() && c.status == "deployed"
-    });
+    let already = found.revision > before
+        && Some(&found.chart) == chart.as_ref()
+        && found.status == "deployed";
     if !already {
         if let Some(Step::Helm { args }) = hop.steps.iter().find(|s| matches!(s, Step::Helm { .. }))
         {
@@ -500,8 +493,10 @@ pub async fn cleanup_pods(run: &Run<'_>) {
     }
     let objects = objects(run);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    for job in [Job::Backup, Job::Migrate, Job::Rollback] {
-        if let Err(e) = objects.delete_pod(job, deadline).await {
+    let jobs = [Job::Backup, Job::Migrate, Job::Rollback];
+    let deletes = jobs.iter().map(|j| objects.delete_pod(*j, deadline));
+    for (job, result) in jobs.iter().zip(futures::future::join_all(deletes).await) {
+        if let Err(e) = result {
             run.reporter.line(&format!(
                 "could not remove pod/{}: {e}",
                 job.pod_name(objects.release)

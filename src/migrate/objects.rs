@@ -320,7 +320,12 @@ impl Objects<'_> {
     /// Deletes a job's pod and waits (on a watch) until it is gone.
     pub async fn delete_pod(&self, job: Job, deadline: Instant) -> Result<(), Error> {
         let name = job.pod_name(self.release);
-        match self.pods().delete(&name, &DeleteParams::background()).await {
+        // The pod has run to completion: nothing to shut down gracefully.
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::background()
+        };
+        match self.pods().delete(&name, &params).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
             Err(e) => return Err(api_error(e)),
