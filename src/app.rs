@@ -97,7 +97,13 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let options = options(args)?;
     let ctx = context(global, args.helm_args.clone()).await?;
-    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
+    let prepared = prepare(&ctx, &args.release, &target, &options).await;
+    if let Err(Error::Plan(PlanError::SameVersion { .. })) = &prepared {
+        if let Some(done) = crate::migrate::finish::finish_recorded(&ctx, args, global).await {
+            return done;
+        }
+    }
+    let (facts, plan, checks) = prepared?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
         Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),

@@ -5,6 +5,7 @@
 //! rolls back (restore the meta backup, `helm rollback`, old images and replicas).
 
 pub mod args;
+pub mod finish;
 pub mod objects;
 pub mod rollback;
 pub mod stage;
@@ -447,7 +448,7 @@ pub fn replica_plan(
     }
 }
 
-async fn restore_replicas(run: &Run<'_>) -> Result<(), Error> {
+pub(crate) async fn restore_replicas(run: &Run<'_>) -> Result<(), Error> {
     let live = live_workloads(run).await?;
     let pairs: Vec<(String, Component)> =
         live.iter().map(|w| (w.name.clone(), w.component)).collect();
@@ -506,7 +507,7 @@ pub async fn cleanup_pods(run: &Run<'_>) {
 }
 
 /// A failed stage: roll back (unless --no-rollback) and build the error.
-async fn fail(run: &mut Run<'_>, index: usize, stage: Stage, e: Error) -> Error {
+pub(crate) async fn fail(run: &mut Run<'_>, index: usize, stage: Stage, e: Error) -> Error {
     if run.interrupt.is_set() {
         return Error::Interrupted;
     }

@@ -66,6 +66,7 @@ fn expect_layout(ns: &TestNs, release: &str, components: &[&str], image: &str) {
             let replicas = match *c {
                 "proxy" => 2,
                 "querynode" => 3,
+                "datanode" => 2,
                 _ => 1,
             };
             (c.to_string(), (replicas, image.to_string()))
@@ -73,6 +74,25 @@ fn expect_layout(ns: &TestNs, release: &str, components: &[&str], image: &str) {
         .collect();
     want.insert("attu".into(), (1, "zilliz/attu:v2.4.7".into()));
     assert_eq!(got, want);
+}
+
+/// The release with proxy 2 and querynode 3 replicas from values, and datanode
+/// scaled to 2 by hand (as `kubectl scale` would): a count the chart does not know.
+fn install(helm: Helm, ns: &TestNs, release: &str) {
+    install_release(helm, ns, release, OLD_CHART, &SETS);
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = api(ns);
+    let name = format!("{}-datanode", fullname(release));
+    block_on(async move {
+        deployments
+            .patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 2}})),
+            )
+            .await
+    })
+    .unwrap();
+    support::wait_release_available(ns.name(), release, support::TIMEOUT);
 }
 
 const SEPARATE: [&str; 8] = [
@@ -134,7 +154,7 @@ fn assert_helm_describes(helm: Helm, ns: &TestNs, release: &str, chart: &str, to
 
 fn migrates(helm: Helm, release: &str, to: &str, chart: &str, after: &[&str]) {
     let ns = TestNs::new(&format!("mig-{}", helm.name()));
-    install_release(helm, &ns, release, OLD_CHART, &SETS);
+    install(helm, &ns, release);
     expect_layout(&ns, release, &SEPARATE, OLD_IMAGE);
     let mark = audit::mark();
     let child = support::plugin_cmd(helm, &ns)
@@ -278,7 +298,7 @@ fn migrates_2_1_4_to_2_4_9_onto_mixcoord_helm4() {
 fn killed_after_scale_down_resumes_with_the_recorded_replicas() {
     let helm = Helm::V3;
     let ns = TestNs::new("mig-kill");
-    install_release(helm, &ns, "mk", OLD_CHART, &SETS);
+    install(helm, &ns, "mk");
     let mark = audit::mark();
     let mut child = support::plugin_cmd(helm, &ns)
         .args(migrate_args("mk", "2.2.0"))
@@ -329,7 +349,7 @@ fn layout_replicas(ns: &TestNs, release: &str) -> BTreeMap<String, i32> {
 fn a_failing_migration_pod_is_rolled_back() {
     let helm = Helm::V3;
     let ns = TestNs::new("mig-fail");
-    install_release(helm, &ns, "mf", OLD_CHART, &SETS);
+    install(helm, &ns, "mf");
     let mut args = migrate_args("mf", "2.2.0");
     args.extend(["--migration-image", "milvusdb/meta-migration:v2.2.0-fail"]);
     let out = run_plugin(helm, &ns, &args);
@@ -353,7 +373,7 @@ fn rollback_command_undoes_a_failure_left_by_no_rollback() {
     let nothing = run_plugin(helm, &ns, &["rollback", "mr"]);
     nothing.assert_code(0);
     nothing.assert_stdout_has(&["Nothing to roll back"]);
-    install_release(helm, &ns, "mr", OLD_CHART, &SETS);
+    install(helm, &ns, "mr");
     let mut args = migrate_args("mr", "2.2.0");
     args.extend([
         "--migration-image",
@@ -384,4 +404,68 @@ fn rollback_command_undoes_a_failure_left_by_no_rollback() {
     expect_layout(&ns, "mr", &SEPARATE, OLD_IMAGE);
     let again = run_plugin(helm, &ns, &["rollback", "mr"]);
     again.assert_stdout_has(&["Nothing to roll back"]);
+}
+
+/// A helm that hangs after `upgrade` (having upgraded), so the run can be killed
+/// between the chart upgrade and the replica restore.
+fn hanging_helm(
+    dir: &std::path::Path,
+    real: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let marker = dir.join("upgraded");
+    let wrapper = dir.join("helm");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n\"{}\" \"$@\" || exit $?\nif [ \"$1\" = upgrade ]; then echo $$ > \"{}.tmp\"; mv \"{}.tmp\" \"{}\"; exec sleep 600; fi\n",
+            real.display(),
+            marker.display(),
+            marker.display(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (wrapper, marker)
+}
+
+#[test]
+fn killed_after_the_chart_upgrade_finishes_with_the_recorded_replicas() {
+    let helm = Helm::V3;
+    let ns = TestNs::new("mig-kill-helm");
+    install(helm, &ns, "mh");
+    let dir = tempfile::tempdir().unwrap();
+    let (wrapper, marker) = hanging_helm(dir.path(), &helm.bin());
+    let mut child = support::plugin_cmd(helm, &ns)
+        .env("HELM_BIN", &wrapper)
+        .args(migrate_args("mh", "2.2.0"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "helm upgrade never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let pid = std::fs::read_to_string(&marker).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status();
+    // Helm set the chart's count; the recorded one comes back on the next run.
+    assert_eq!(layout_replicas(&ns, "mh")["datanode"], 1);
+    let out = run_plugin(helm, &ns, &migrate_args("mh", "2.2.0"));
+    out.assert_code(0);
+    out.assert_stderr_has(&["the chart is upgraded already"]);
+    expect_layout(&ns, "mh", &SEPARATE, "milvusdb/milvus:v2.2.0");
+    assert_helm_describes(helm, &ns, "mh", "3.3.6", "2.2.0");
+    assert_eq!(pod_names(&ns), Vec::<String>::new());
+    let status = run_plugin(helm, &ns, &["status", "mh", "-o", "json"]);
+    assert_eq!(status.json()["upgrade"], Value::Null);
 }
