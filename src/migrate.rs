@@ -394,9 +394,36 @@ async fn start(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> 
         }
     }
     restore_replicas(run).await?;
-    crate::helm_hop::wait_layout(run, hop.layout_after, &hop.image)
-        .await
-        .map_err(|why| Error::Failed(format!("the new version did not come up: {why}")))
+    match crate::helm_hop::wait_layout(run, hop.layout_after, &hop.image).await {
+        Ok(()) => Ok(()),
+        Err(why) => Err(Error::Failed(format!(
+            "the new version did not come up: {why}{}",
+            pod_reasons(run).await
+        ))),
+    }
+}
+
+/// Why the release's unfinished Deployments' pods are not ready.
+pub(crate) async fn pod_reasons(run: &Run<'_>) -> String {
+    let params =
+        kube::api::ListParams::default().labels(&cluster::release_selector(&run.progress.release));
+    let Ok(list) = run.deployments().list(&params).await else {
+        return String::new();
+    };
+    let mut reasons = Vec::new();
+    for d in list
+        .items
+        .iter()
+        .filter(|d| !cluster::rollout(d).is_complete())
+    {
+        reasons.extend(crate::rollout::pod_messages(&run.ctx.client, &run.ctx.namespace, d).await);
+    }
+    reasons.truncate(5);
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!("; pods: {}", reasons.join("; "))
+    }
 }
 
 /// What to scale each live Deployment to: its own record, else the record of

@@ -469,3 +469,36 @@ fn killed_after_the_chart_upgrade_finishes_with_the_recorded_replicas() {
     let status = run_plugin(helm, &ns, &["status", "mh", "-o", "json"]);
     assert_eq!(status.json()["upgrade"], Value::Null);
 }
+
+#[test]
+fn a_target_that_never_comes_up_is_rolled_back_to_the_old_chart_and_meta() {
+    let helm = Helm::V4;
+    let ns = TestNs::new("mig-broken");
+    install(helm, &ns, "mb");
+    let mark = audit::mark();
+    let mut args = migrate_args("mb", "2.2.0");
+    args.truncate(args.len() - 2);
+    args.extend(["--image", "milvusdb/milvus-broken", "--timeout", "20s"]);
+    let out = run_plugin(helm, &ns, &args);
+    out.assert_code(8);
+    out.assert_stderr_has(&[
+        "stage 'start'",
+        "CrashLoopBackOff",
+        "restored the meta from the backup",
+        "helm rollback to revision 1",
+    ]);
+    let writes = mark
+        .events()
+        .in_namespace(ns.name())
+        .by_user_agent(PLUGIN_USER_AGENT)
+        .writes();
+    let rollback_pod = "milvus-meta-migration-rollback-mb";
+    assert!(writes
+        .iter()
+        .any(|e| e.verb == "create" && e.resource == "pods" && e.name == rollback_pod));
+    expect_layout(&ns, "mb", &SEPARATE, OLD_IMAGE);
+    assert_helm_describes(helm, &ns, "mb", OLD_CHART, "2.1.4");
+    assert_eq!(pod_names(&ns), Vec::<String>::new());
+    let status = run_plugin(helm, &ns, &["status", "mb", "-o", "json"]);
+    assert_eq!(status.json()["upgrade"], Value::Null);
+}

@@ -105,9 +105,13 @@ async fn complete(run: &mut Run<'_>, index: usize) -> Result<(), Error> {
     let layout = run.facts.layout();
     let attempt = async {
         restore_replicas(run).await?;
-        crate::helm_hop::wait_layout(run, layout, &image)
-            .await
-            .map_err(|why| Error::Failed(format!("the new version did not come up: {why}")))
+        match crate::helm_hop::wait_layout(run, layout, &image).await {
+            Ok(()) => Ok(()),
+            Err(why) => Err(Error::Failed(format!(
+                "the new version did not come up: {why}{}",
+                super::pod_reasons(run).await
+            ))),
+        }
     }
     .await;
     if let Err(e) = attempt {
