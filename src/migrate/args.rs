@@ -74,3 +74,47 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub migration: MigrationArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{with_default_subcommand, Cli, Command};
+
+    fn parse(line: &str) -> Command {
+        let argv = line.split_whitespace().map(String::from).collect();
+        Cli::try_parse_from(with_default_subcommand(argv))
+            .unwrap()
+            .command
+    }
+
+    #[test]
+    fn migration_flags_on_upgrade_and_rollback() {
+        let Command::Upgrade(u) = parse(
+            "x rel --to 2.2.0 --session-wait 0s --backup-size 5Gi --storage-class fast --etcd-endpoints a:2379,b:2379 --root-path my-root --migration-image m:v1 --keep-migration-pods",
+        ) else {
+            panic!("not upgrade")
+        };
+        let m = u.migration;
+        assert_eq!(m.session_wait, Some(std::time::Duration::ZERO));
+        assert_eq!(m.backup_size, "5Gi");
+        assert_eq!(m.storage_class.as_deref(), Some("fast"));
+        assert_eq!(m.etcd_endpoints, ["a:2379", "b:2379"]);
+        assert_eq!(m.root_path.as_deref(), Some("my-root"));
+        assert_eq!(m.migration_image, "m:v1");
+        assert!(m.keep_migration_pods);
+        let Command::Upgrade(u) = parse("x rel --to 2.2.0") else {
+            panic!("not upgrade")
+        };
+        assert_eq!(u.migration.migration_image, super::DEFAULT_MIGRATION_IMAGE);
+        assert_eq!(u.migration.session_wait, None);
+        let Command::Rollback(r) = parse("x rollback rel --session-wait 5s --timeout 60s") else {
+            panic!("not rollback")
+        };
+        assert_eq!(r.release, "rel");
+        assert_eq!(
+            r.migration.session_wait,
+            Some(std::time::Duration::from_secs(5))
+        );
+    }
+}
