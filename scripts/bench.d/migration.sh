@@ -52,4 +52,5 @@ echo "| migration 2.1.4 → 2.2.0 wall time | ${wall} s | 8 Deployments (proxy 2
 echo "| migration: session wait | ${SESSION_WAIT}.0 s | --session-wait ${SESSION_WAIT}s (default: the release's common.session.ttl, else 30 s) |"
 echo "| migration: pod readiness | ${ready} s | 3 sequential pod phases (backup pod, migration pod, new version) × ${READY_MS} ms stand-in delay |"
 echo "| migration: overhead beyond those | ${overhead} s | target < 3 s: ${ok} |"
+echo "| migration: machine load during the run | $(cut -d' ' -f1 /proc/loadavg) | 1-min load average on $(nproc) cores: helm and the API server share them |"
 echo "| migrate.sh, same hop (reference) | 104 s | 75 s of it a fixed sleep (shared/milvus-facts.md) |"
