@@ -19,11 +19,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Upgrade(args) => upgrade(&cli.global, args).await,
         Command::Versions(args) => versions(&cli.global, args).await,
         Command::Status(args) => status(&cli.global, args).await,
+        Command::Rollback(args) => crate::migrate::rollback::command(&cli.global, args).await,
         Command::Completion { .. } => Ok(()),
     }
 }
 
-async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+pub(crate) async fn context(
+    global: &GlobalArgs,
+    write_args: Vec<String>,
+) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
     let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());
@@ -101,7 +105,13 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
             options.resume_from = p.from.parse().ok();
         }
     }
-    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
+    let prepared = prepare(&ctx, &args.release, &target, &options).await;
+    if let Err(Error::Plan(PlanError::SameVersion { .. })) = &prepared {
+        if let Some(done) = crate::migrate::finish::finish_recorded(&ctx, args, global).await {
+            return done;
+        }
+    }
+    let (facts, plan, checks) = prepared?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
         Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),

@@ -94,6 +94,8 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Show what runs, what Helm says, and any upgrade in progress
     Status(StatusArgs),
+    /// Undo a recorded meta migration: restore the meta backup, the old chart, images and replicas
+    Rollback(crate::migrate::RollbackArgs),
     /// Print shell completions
     Completion {
         #[arg(value_enum)]
@@ -162,6 +164,8 @@ pub struct UpgradeArgs {
         value_delimiter = ' '
     )]
     pub helm_args: Vec<String>,
+    #[command(flatten)]
+    pub migration: crate::migrate::MigrationArgs,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,7 @@ pub struct Run<'a> {
     pub min_ready_seconds: i32,
     /// Roll querynode and datanode together.
     pub parallel_nodes: bool,
+    pub migration: crate::migrate::MigrationArgs,
 }
 
 impl Run<'_> {
@@ -67,6 +68,7 @@ pub async fn run(
         no_rollback: args.no_rollback,
         min_ready_seconds: args.min_ready_seconds,
         parallel_nodes: args.parallel_nodes,
+        migration: args.migration.clone(),
     };
     let result = run_hops(&mut run, plan, sync_helm).await;
     let released = lock.release().await;
@@ -164,12 +166,7 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
         match hop.path {
             Path::Rolling => crate::rolling::run(run, hop).await?,
             Path::Helm => crate::helm_hop::run(run, hop, i).await?,
-            Path::Migrate => {
-                return Err(Error::Failed(
-                    "the meta migration executor is not built yet; see `--dry-run` for the plan"
-                        .into(),
-                ))
-            }
+            Path::Migrate => crate::migrate::run(run, hop, i).await?,
         }
         run.progress.hops[i].phase = HopPhase::Done;
         run.save().await?;

@@ -16,6 +16,7 @@ mod helm_sync;
 mod hop_values;
 mod kube_config;
 mod lock;
+mod migrate;
 mod plan;
 mod preflight;
 mod progress;
