@@ -95,8 +95,8 @@ impl KillAt {
         let plugin = plugin_events(events, ns);
         match self {
             KillAt::LockTaken => {
-                plugin.clone().verb("create").resource("leases").len() >= 1
-                    || plugin.verb("update").resource("leases").len() >= 1
+                !plugin.clone().verb("create").resource("leases").is_empty()
+                    || !plugin.verb("update").resource("leases").is_empty()
             }
             KillAt::AfterPatch(n) => plugin_patches(events, ns).len() >= n,
             KillAt::BetweenDeployments(n) => {
