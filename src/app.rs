@@ -105,13 +105,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
             options.resume_from = p.from.parse().ok();
         }
     }
-    let prepared = prepare(&ctx, &args.release, &target, &options).await;
-    if let Err(Error::Plan(PlanError::SameVersion { .. })) = &prepared {
-        if let Some(done) = crate::migrate::finish::finish_recorded(&ctx, args, global).await {
-            return done;
-        }
-    }
-    let (facts, plan, checks) = prepared?;
+    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
         Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),

@@ -5,7 +5,6 @@
 //! rolls back (restore the meta backup, `helm rollback`, old images and replicas).
 
 pub mod args;
-pub mod finish;
 pub mod objects;
 pub mod rollback;
 pub mod stage;

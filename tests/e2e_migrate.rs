@@ -462,7 +462,7 @@ fn killed_after_the_chart_upgrade_finishes_with_the_recorded_replicas() {
     assert_eq!(layout_replicas(&ns, "mh")["datanode"], 1);
     let out = run_plugin(helm, &ns, &migrate_args("mh", "2.2.0"));
     out.assert_code(0);
-    out.assert_stderr_has(&["the chart is upgraded already"]);
+    out.assert_stderr_has(&["resuming at stage 'start'"]);
     expect_layout(&ns, "mh", &SEPARATE, "milvusdb/milvus:v2.2.0");
     assert_helm_describes(helm, &ns, "mh", "3.3.6", "2.2.0");
     assert_eq!(pod_names(&ns), Vec::<String>::new());
