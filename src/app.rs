@@ -60,7 +60,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     if args.path == PathChoice::Rolling && chart_version.is_some() {
         return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
     }
-    if args.dry_run && args.take_over {
+    if args.dry_run && args.run.take_over {
         return Err(Error::Usage(
             "--take-over conflicts with --dry-run: a dry run takes no lock".into(),
         ));
@@ -97,7 +97,7 @@ pub async fn prepare(
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let mut options = options(args)?;
-    let ctx = context(global, args.helm_args.clone()).await?;
+    let ctx = context(global, args.run.helm_args.clone()).await?;
     // Progress recorded toward this target: plan from where that run started, so
     // a run killed after the last patch (or during the final helm sync) finishes.
     if let Some(p) = crate::state::load(&ctx.client, &ctx.namespace, &args.release).await? {

@@ -136,9 +136,6 @@ pub struct UpgradeArgs {
     /// Do not ask for confirmation
     #[arg(short = 'y', long, env = "HELM_MILVUS_UPGRADE_YES")]
     pub yes: bool,
-    /// Overall time limit, e.g. 600s, 15m, 1h
-    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
-    pub timeout: Duration,
     /// Leave a failed upgrade as it is for inspection instead of rolling back
     #[arg(long, env = "HELM_MILVUS_UPGRADE_NO_ROLLBACK")]
     pub no_rollback: bool,
@@ -152,6 +149,18 @@ pub struct UpgradeArgs {
     /// Roll querynode and datanode at the same time (they depend only on the coordinators)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_PARALLEL_NODES")]
     pub parallel_nodes: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub migration: crate::migrate::MigrationArgs,
+}
+
+/// How a command that writes runs: shared by `upgrade` and `rollback`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Overall time limit, e.g. 600s, 15m, 1h
+    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
+    pub timeout: Duration,
     /// Take over the upgrade lock held by another run (only if that run is dead)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_TAKE_OVER")]
     pub take_over: bool,
@@ -164,8 +173,6 @@ pub struct UpgradeArgs {
         value_delimiter = ' '
     )]
     pub helm_args: Vec<String>,
-    #[command(flatten)]
-    pub migration: crate::migrate::MigrationArgs,
 }
 
 #[derive(Debug, Args)]
@@ -282,8 +289,8 @@ mod tests {
         let Command::Upgrade(u) = cli.command else {
             panic!()
         };
-        assert_eq!(u.timeout, Duration::from_secs(90));
-        assert_eq!(u.helm_args, ["--server-side=false"]);
+        assert_eq!(u.run.timeout, Duration::from_secs(90));
+        assert_eq!(u.run.helm_args, ["--server-side=false"]);
         assert_eq!(cli.global.namespace, "ns");
         assert_eq!(cli.global.output, Output::Json);
     }

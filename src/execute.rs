@@ -56,15 +56,21 @@ pub async fn run(
     let existing = state::load(&ctx.client, &ctx.namespace, &plan.release).await?;
     let sync_helm = plan.hops.last().is_some_and(|h| h.path == Path::Rolling);
     let progress = resume_or_start(existing, plan)?;
-    let lock = Lock::acquire(&ctx.client, &ctx.namespace, &plan.release, args.take_over).await?;
+    let lock = Lock::acquire(
+        &ctx.client,
+        &ctx.namespace,
+        &plan.release,
+        args.run.take_over,
+    )
+    .await?;
     let mut run = Run {
         ctx,
         facts,
         progress,
         reporter: Reporter::new(!global.no_color, false),
         interrupt: Interrupt::on_ctrl_c(),
-        deadline: Instant::now() + args.timeout,
-        timeout: args.timeout,
+        deadline: Instant::now() + args.run.timeout,
+        timeout: args.run.timeout,
         no_rollback: args.no_rollback,
         min_ready_seconds: args.min_ready_seconds,
         parallel_nodes: args.parallel_nodes,

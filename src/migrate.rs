@@ -30,7 +30,7 @@ use crate::component::{Component, ALL};
 use crate::error::Error;
 use crate::execute::Run;
 use crate::plan::{Hop, Step};
-use crate::state::{DeploymentPhase, DeploymentRecord, FIELD_MANAGER};
+use crate::state::{DeploymentRecord, FIELD_MANAGER};
 
 pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
     let mut stage = current(run, index);
@@ -145,14 +145,7 @@ async fn record(run: &mut Run<'_>, index: usize) -> Result<(), Error> {
         run.progress
             .deployments
             .entry(w.name.clone())
-            .or_insert_with(|| DeploymentRecord {
-                container: w.container.clone(),
-                image: w.image.clone(),
-                replicas: w.replicas,
-                strategy: w.strategy.clone(),
-                min_ready_seconds: w.min_ready_seconds,
-                phase: DeploymentPhase::Pending,
-            });
+            .or_insert_with(|| DeploymentRecord::of(w));
     }
     let summary: Vec<String> = run
         .progress
@@ -566,7 +559,7 @@ mod tests {
             replicas,
             strategy: "Recreate".into(),
             min_ready_seconds: 0,
-            phase: DeploymentPhase::Pending,
+            phase: crate::state::DeploymentPhase::Pending,
         }
     }
 

@@ -96,17 +96,9 @@ async fn record(run: &mut Run<'_>, hop: &Hop) -> Result<(), Error> {
         let known = run.progress.deployments.contains_key(&w.name);
         let in_hop = patches(hop).iter().any(|p| p.deployment == w.name);
         if in_hop && !known {
-            run.progress.deployments.insert(
-                w.name.clone(),
-                DeploymentRecord {
-                    container: w.container.clone(),
-                    image: w.image.clone(),
-                    replicas: w.replicas,
-                    strategy: w.strategy.clone(),
-                    min_ready_seconds: w.min_ready_seconds,
-                    phase: DeploymentPhase::Pending,
-                },
-            );
+            run.progress
+                .deployments
+                .insert(w.name.clone(), DeploymentRecord::of(w));
         }
     }
     run.save().await

@@ -16,7 +16,8 @@ use serde_json::Value;
 use support::audit::{self, Events, Mark};
 use support::{
     block_on, client, helm_cmd, install_release, plugin_cmd, release_deployments, run_plugin,
-    try_install_release, wait_release_available, Helm, Outcome, TestNs, User, PLUGIN_USER_AGENT,
+    try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs, User,
+    PLUGIN_USER_AGENT,
 };
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -27,19 +28,6 @@ static APISERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
     APISERVER.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn upgrade_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
-    vec![
-        release,
-        "--to",
-        to,
-        "--yes",
-        "--min-ready-seconds",
-        "0",
-        "--timeout",
-        "120s",
-    ]
 }
 
 fn plugin_events(events: &Events, ns: &str) -> Events {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::{
-    audit, helm_cmd, install_release, release_deployments, run_plugin, Helm, TestNs,
+    audit, helm_cmd, install_release, release_deployments, run_plugin, upgrade_args, Helm, TestNs,
     PLUGIN_USER_AGENT,
 };
 
@@ -22,19 +22,6 @@ const SEPARATE_ORDER: [&str; 8] = [
     "proxy",
 ];
 const MIXCOORD_ORDER: [&str; 5] = ["indexnode", "mixcoord", "querynode", "datanode", "proxy"];
-
-fn upgrade_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
-    vec![
-        release,
-        "--to",
-        to,
-        "--yes",
-        "--min-ready-seconds",
-        "0",
-        "--timeout",
-        "120s",
-    ]
-}
 
 /// Every Milvus Deployment runs `image` and is rolled out.
 fn assert_all_on(ns: &TestNs, release: &str, image: &str) {

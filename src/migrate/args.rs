@@ -56,21 +56,8 @@ impl Default for MigrationArgs {
 pub struct RollbackArgs {
     /// The Helm release name
     pub release: String,
-    /// Overall time limit, e.g. 600s, 15m, 1h
-    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
-    pub timeout: Duration,
-    /// Take over the upgrade lock held by another run (only if that run is dead)
-    #[arg(long, env = "HELM_MILVUS_UPGRADE_TAKE_OVER")]
-    pub take_over: bool,
-    /// Extra flag for the helm commands that write, e.g. --helm-arg=--server-side=false
-    #[arg(
-        long = "helm-arg",
-        value_name = "FLAG",
-        allow_hyphen_values = true,
-        env = "HELM_MILVUS_UPGRADE_HELM_ARGS",
-        value_delimiter = ' '
-    )]
-    pub helm_args: Vec<String>,
+    #[command(flatten)]
+    pub run: crate::cli::RunArgs,
     #[command(flatten)]
     pub migration: MigrationArgs,
 }

@@ -113,7 +113,7 @@ pub async fn rollback(run: &mut Run<'_>, index: usize) -> Result<String, Error> 
 
 /// `helm milvus-upgrade rollback RELEASE`.
 pub async fn command(global: &GlobalArgs, args: &super::RollbackArgs) -> Result<(), Error> {
-    let ctx = crate::app::context(global, args.helm_args.clone()).await?;
+    let ctx = crate::app::context(global, args.run.helm_args.clone()).await?;
     let Some(progress) = state::load(&ctx.client, &ctx.namespace, &args.release).await? else {
         println!(
             "Nothing to roll back: release {} has no recorded upgrade (configmap/{} does not exist).",
@@ -133,15 +133,21 @@ pub async fn command(global: &GlobalArgs, args: &super::RollbackArgs) -> Result<
         )));
     };
     let facts = ctx.facts(&args.release).await?;
-    let lock = Lock::acquire(&ctx.client, &ctx.namespace, &args.release, args.take_over).await?;
+    let lock = Lock::acquire(
+        &ctx.client,
+        &ctx.namespace,
+        &args.release,
+        args.run.take_over,
+    )
+    .await?;
     let mut run = Run {
         ctx: &ctx,
         facts: &facts,
         progress,
         reporter: Reporter::new(!global.no_color, false),
         interrupt: Interrupt::on_ctrl_c(),
-        deadline: Instant::now() + args.timeout,
-        timeout: args.timeout,
+        deadline: Instant::now() + args.run.timeout,
+        timeout: args.run.timeout,
         no_rollback: false,
         min_ready_seconds: 0,
         parallel_nodes: false,

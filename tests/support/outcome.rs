@@ -59,6 +59,20 @@ impl Outcome {
     }
 }
 
+/// `RELEASE --to TO --yes` without minReadySeconds and with a 2 minute limit.
+pub fn upgrade_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec![
+        release,
+        "--to",
+        to,
+        "--yes",
+        "--min-ready-seconds",
+        "0",
+        "--timeout",
+        "120s",
+    ]
+}
+
 /// Runs the plugin as Helm would (admin kubeconfig) and waits for it.
 pub fn run_plugin(helm: Helm, ns: &TestNs, args: &[&str]) -> Outcome {
     outcome(plugin_cmd(helm, ns).args(args))
