@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::PostParams;
 use kube::Api;
 use serde_json::json;
-use support::{audit, block_on, client, deployment_complete, Helm, TestNs, User, TIMEOUT};
+use support::{
+    audit, block_on, client, deployment_complete, fullname, Helm, TestNs, User, TIMEOUT,
+};
 
 /// A release to install: chart version, release name, default image tag, components.
 struct Layout {
@@ -56,14 +58,6 @@ const LAYOUTS: [Layout; 3] = [
         ],
     },
 ];
-
-fn fullname(release: &str) -> String {
-    if release.contains("milvus") {
-        release.to_string()
-    } else {
-        format!("{release}-milvus")
-    }
-}
 
 fn installs_every_layout(helm: Helm) {
     let ns = TestNs::new(&format!("env-{}", helm.name()));

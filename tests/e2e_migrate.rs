@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::Api;
 use serde_json::Value;
 use support::{
-    audit, block_on, client, helm_cmd, install_release, release_deployments, run_plugin, Helm,
-    TestNs, User, PLUGIN_USER_AGENT,
+    audit, block_on, client, fullname, helm_cmd, install_release, release_deployments, run_plugin,
+    Helm, TestNs, User, PLUGIN_USER_AGENT,
 };
 
 const OLD_CHART: &str = "3.2.18";
@@ -35,14 +35,6 @@ fn migrate_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
         "--timeout",
         "120s",
     ]
-}
-
-fn fullname(release: &str) -> String {
-    if release.contains("milvus") {
-        release.to_string()
-    } else {
-        format!("{release}-milvus")
-    }
 }
 
 /// component → (replicas, image) of the release's Deployments, attu included.

@@ -68,11 +68,7 @@ fn rolls_with(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str], 
     let out = run_plugin(helm, &ns, &args);
     out.assert_code(0);
     assert_all_on(&ns, release, &format!("milvusdb/milvus:v{to}"));
-    let fullname = if release.contains("milvus") {
-        release.to_string()
-    } else {
-        format!("{release}-milvus")
-    };
+    let fullname = support::fullname(release);
     let expected: Vec<String> = order.iter().map(|c| format!("{fullname}-{c}")).collect();
     assert_eq!(patch_order(&mark, ns.name()), expected);
     let status = run_plugin(helm, &ns, &["status", release, "-o", "json"]);

@@ -40,6 +40,15 @@ pub const NODE_STANDIN_USER_AGENT: &str = "node-standin";
 /// Default timeout for waits on the cluster.
 pub const TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The chart's fullname: the release name when it contains "milvus", else `REL-milvus`.
+pub fn fullname(release: &str) -> String {
+    if release.contains("milvus") {
+        release.to_string()
+    } else {
+        format!("{release}-milvus")
+    }
+}
+
 /// The running test environment: the variables of `$TESTENV_DIR/env`.
 #[derive(Debug)]
 pub struct TestEnv {
