@@ -202,10 +202,9 @@ pub async fn review_access(
 pub fn api_error(e: kube::Error) -> Error {
     match &e {
         kube::Error::Api(status) if status.code == 403 => Error::Forbidden(status.message.clone()),
-        kube::Error::Api(status) if status.code == 401 => Error::Cluster(format!(
-            "unauthorized ({}): the token or certificate was refused or expired",
-            status.message
-        )),
+        kube::Error::Api(status) if status.code == 401 => {
+            Error::Unauthorized(status.message.clone())
+        }
         _ => Error::Cluster(e.to_string()),
     }
 }

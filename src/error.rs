@@ -139,8 +139,10 @@ pub enum Error {
     HelmMissing,
     #[error("`helm {command}` failed: {stderr}{}", helm_hint(.stderr))]
     Helm { command: String, stderr: String },
-    #[error("cannot reach the Kubernetes API: {0}; check KUBECONFIG, --kube-context and that the cluster is up")]
+    #[error("cannot reach the Kubernetes API{server}: {0}\n  fix: check KUBECONFIG, --kube-context and that the API server is up", server = crate::kube_config::server_suffix())]
     Cluster(String),
+    #[error("the Kubernetes API{server} refused your credentials ({0})\n  fix: the token or certificate is expired or wrong: renew them in your kubeconfig", server = crate::kube_config::server_suffix())]
+    Unauthorized(String),
     #[error("not allowed: {0}")]
     Forbidden(String),
     #[error("pre-flight checks failed: {0}")]
@@ -161,7 +163,10 @@ impl Error {
             Error::Plan(e) => e.exit_code(),
             Error::Version(_) => exit::TARGET,
             Error::ReleaseNotFound { .. } => exit::RELEASE,
-            Error::HelmMissing | Error::Cluster(_) | Error::Helm { .. } => exit::ENVIRONMENT,
+            Error::HelmMissing
+            | Error::Cluster(_)
+            | Error::Unauthorized(_)
+            | Error::Helm { .. } => exit::ENVIRONMENT,
             Error::Forbidden(_) | Error::Preflight(_) => exit::PREFLIGHT,
             Error::Usage(_) => exit::USAGE,
             Error::RolledBack(_) => exit::ROLLED_BACK,

@@ -102,8 +102,20 @@ impl KubeSettings {
 
     pub async fn client(&self) -> Result<Client, Error> {
         let config = self.config().await?;
+        let _ = SERVER.set(config.cluster_url.to_string());
         Client::try_from(config).map_err(cluster_error)
     }
+}
+
+/// The API server this run talks to, for error messages.
+static SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// ` at https://host:port` once the client is configured.
+pub fn server_suffix() -> String {
+    SERVER
+        .get()
+        .map(|s| format!(" at {}", s.trim_end_matches('/')))
+        .unwrap_or_default()
 }
 
 fn cluster_error(e: impl std::fmt::Display) -> Error {
