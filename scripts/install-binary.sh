@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Helm install/update hook: put the plugin binary at $HELM_PLUGIN_DIR/bin.
+# 0. HELM_MILVUS_UPGRADE_BINARY=<path>: that binary (e.g. one cargo already built), else
 # 1. a prebuilt binary for this platform shipped in dist/<os>-<arch>/, else
 # 2. `cargo build --release` from the plugin's source, else
 # 3. fail loudly, saying what to install.
-# HELM_MILVUS_UPGRADE_SKIP_BUILD=1 skips the build (the binary is put there by hand).
+# HELM_MILVUS_UPGRADE_SKIP_BUILD=1 skips all of it (the binary is put there by hand).
 set -euo pipefail
 dir="${HELM_PLUGIN_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
 bin="$dir/bin/helm-milvus-upgrade"
@@ -16,7 +17,12 @@ os=$(uname -s | tr '[:upper:]' '[:lower:]')
 arch=$(uname -m)
 case "$arch" in x86_64|amd64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; esac
 prebuilt="$dir/dist/$os-$arch/helm-milvus-upgrade"
-if [ -x "$prebuilt" ]; then
+given="${HELM_MILVUS_UPGRADE_BINARY:-}"
+if [ -n "$given" ]; then
+  [ -x "$given" ] || { echo "helm-milvus-upgrade: ERROR: HELM_MILVUS_UPGRADE_BINARY=$given is not an executable file" >&2; exit 1; }
+  install -m 0755 "$given" "$bin"
+  echo "helm-milvus-upgrade: installed $given (HELM_MILVUS_UPGRADE_BINARY)"
+elif [ -x "$prebuilt" ]; then
   install -m 0755 "$prebuilt" "$bin"
   echo "helm-milvus-upgrade: installed prebuilt binary for $os-$arch"
 elif command -v cargo >/dev/null 2>&1; then
