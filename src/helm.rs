@@ -66,6 +66,7 @@ impl Helm {
             cmd.arg("--kubeconfig").arg(path);
         }
         cmd.kill_on_drop(true);
+        crate::debug::command(cmd.as_std());
         cmd
     }
 
