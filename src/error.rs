@@ -98,8 +98,13 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Version(#[from] VersionParseError),
-    #[error("release '{release}' not found in namespace '{namespace}'; check the name with `helm list -n {namespace}` or pass -n/--namespace")]
-    ReleaseNotFound { release: String, namespace: String },
+    #[error("release '{release}' not found in namespace '{namespace}'; {}", found_elsewhere(.namespace, .elsewhere))]
+    ReleaseNotFound {
+        release: String,
+        namespace: String,
+        /// Namespaces that do hold a release of that name.
+        elsewhere: Vec<String>,
+    },
     #[error("helm not found: set HELM_BIN or put helm on PATH (run as `helm milvus-upgrade` to use the helm that calls it)")]
     HelmMissing,
     #[error("`helm {command}` failed: {stderr}")]
@@ -133,5 +138,19 @@ impl Error {
             Error::Failed(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
         }
+    }
+}
+
+fn found_elsewhere(namespace: &str, elsewhere: &[String]) -> String {
+    match elsewhere.first() {
+        None => format!("check the name with `helm list -n {namespace}` or pass -n/--namespace"),
+        Some(first) => format!(
+            "it is in namespace {}: pass -n {first}",
+            elsewhere
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

@@ -65,19 +65,10 @@ impl Context {
     }
 
     async fn not_found(&self, release: &str) -> Error {
-        let elsewhere = self.helm.namespaces_with(release).await;
-        match elsewhere.first() {
-            Some(ns) => Error::ReleaseNotFound {
-                release: release.into(),
-                namespace: format!(
-                    "{} (it is in namespace '{ns}': pass -n {ns})",
-                    self.namespace
-                ),
-            },
-            None => Error::ReleaseNotFound {
-                release: release.into(),
-                namespace: self.namespace.clone(),
-            },
+        Error::ReleaseNotFound {
+            release: release.into(),
+            namespace: self.namespace.clone(),
+            elsewhere: self.helm.namespaces_with(release).await,
         }
     }
 }
