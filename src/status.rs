@@ -293,3 +293,77 @@ pub fn text(r: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{DeploymentRecord, HopRecord};
+
+    fn progress() -> Progress {
+        Progress {
+            schema: state::SCHEMA.into(),
+            release: "r".into(),
+            from: "2.2.5".into(),
+            to: "2.4.9".into(),
+            hops: vec![HopRecord {
+                path: "rolling".into(),
+                to: "2.4.9".into(),
+                phase: HopPhase::Running,
+                revision_before: None,
+                step: None,
+            }],
+            deployments: [
+                ("r-milvus-rootcoord", DeploymentPhase::Done),
+                ("r-milvus-proxy", DeploymentPhase::Pending),
+            ]
+            .into_iter()
+            .map(|(name, phase)| {
+                let record = DeploymentRecord {
+                    container: "rootcoord".into(),
+                    image: "milvusdb/milvus:v2.2.5".into(),
+                    replicas: 1,
+                    strategy: "RollingUpdate".into(),
+                    min_ready_seconds: 0,
+                    phase,
+                };
+                (name.to_string(), record)
+            })
+            .collect(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn lock(expired: bool) -> LockStatus {
+        LockStatus {
+            name: "r-milvus-upgrade-lock".into(),
+            holder: "host/1".into(),
+            acquired: None,
+            renewed: None,
+            lease_seconds: 30,
+            expired,
+        }
+    }
+
+    #[test]
+    fn interrupted_upgrade_says_how_to_resume_and_undo() {
+        let steps = next_steps("r", "ns", Some(&progress()), None);
+        assert!(steps[0].starts_with("resume: helm milvus-upgrade -n ns r --to 2.4.9"));
+        assert!(steps[1].contains(
+            "kubectl -n ns set image deployment/r-milvus-rootcoord rootcoord=milvusdb/milvus:v2.2.5"
+        ));
+        assert!(
+            !steps[1].contains("r-milvus-proxy"),
+            "pending ones need no undo"
+        );
+    }
+
+    #[test]
+    fn a_live_lock_means_wait_an_expired_one_is_taken_over() {
+        let live = next_steps("r", "ns", Some(&progress()), Some(&lock(false)));
+        assert!(live[0].contains("holds the lock"));
+        assert!(!live.iter().any(|s| s.starts_with("resume")));
+        let dead = next_steps("r", "ns", None, Some(&lock(true)));
+        assert!(dead[0].contains("expired"));
+        assert!(next_steps("r", "ns", None, None).is_empty());
+    }
+}

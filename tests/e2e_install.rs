@@ -273,3 +273,99 @@ fn completion_scripts_for_bash_zsh_fish() {
     let bad = support::run_plugin(Helm::V3, &ns, &["completion", "tcsh"]);
     bad.assert_code(2);
 }
+
+/// `helm plugin update` pulls and runs the install hook again. Helm finds a local
+/// install's source through git, in a directory named like the clone's origin (as
+/// `git clone` names it), so this installs from such a clone of the repository.
+fn update_reruns_the_hook(helm: Helm) {
+    let ns = TestNs::new(&format!("install-update-{}", helm.name()));
+    let home = ns.helm_home(helm);
+    let origin = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let clone = home.join("src").join(origin.file_name().unwrap());
+    let ok = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(origin)
+        .arg(&clone)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "git clone {}", origin.display());
+    let ph = PluginHelm {
+        helm,
+        kubeconfig: env().kubeconfig(User::Admin),
+        home,
+    };
+    let binary = env!("CARGO_BIN_EXE_helm-milvus-upgrade");
+    let install = outcome(
+        ph.cmd(&["plugin", "install"])
+            .arg(&clone)
+            .env("HELM_MILVUS_UPGRADE_BINARY", binary),
+    );
+    install.assert_code(0);
+    std::fs::remove_file(clone.join("bin/helm-milvus-upgrade")).unwrap();
+    let update = outcome(
+        ph.cmd(&["plugin", "update", "milvus-upgrade"])
+            .env("HELM_MILVUS_UPGRADE_BINARY", binary),
+    );
+    update.assert_code(0);
+    update.assert_stdout_has(&[
+        "(HELM_MILVUS_UPGRADE_BINARY)",
+        "Updated plugin: milvus-upgrade",
+    ]);
+    let version = ph.run(&["milvus-upgrade", "--version"]);
+    version.assert_code(0);
+    version.assert_stdout_has(&["helm milvus-upgrade 0.1.0"]);
+}
+
+#[test]
+fn plugin_update_reruns_the_install_hook_helm3() {
+    update_reruns_the_hook(Helm::V3);
+}
+
+#[test]
+fn plugin_update_reruns_the_install_hook_helm4() {
+    update_reruns_the_hook(Helm::V4);
+}
+
+/// The install hook alone (no cluster): a prebuilt binary for this platform is used; with
+/// neither a binary nor cargo it fails loudly, naming what to install.
+#[test]
+fn install_hook_prebuilt_else_fails_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path();
+    std::fs::create_dir_all(plugin.join("scripts")).unwrap();
+    let hook = plugin.join("scripts/install-binary.sh");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-binary.sh"),
+        &hook,
+    )
+    .unwrap();
+    let run = || {
+        let mut cmd = Command::new("bash");
+        cmd.arg(&hook)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HELM_PLUGIN_DIR", plugin);
+        outcome(&mut cmd)
+    };
+    let failed = run();
+    failed.assert_code(1);
+    failed.assert_stderr_has(&["ERROR", "no cargo", "https://rustup.rs"]);
+    assert!(!plugin.join("bin/helm-milvus-upgrade").exists());
+
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let dist = plugin.join(format!("dist/{}-{arch}", std::env::consts::OS));
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_helm-milvus-upgrade"),
+        dist.join("helm-milvus-upgrade"),
+    )
+    .unwrap();
+    let prebuilt = run();
+    prebuilt.assert_code(0);
+    prebuilt.assert_stdout_has(&["installed prebuilt binary"]);
+    assert!(plugin.join("bin/helm-milvus-upgrade").exists());
+}

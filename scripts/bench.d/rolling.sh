@@ -16,6 +16,37 @@ for r in roll wait; do
 done
 kubectl -n "$ns" wait --for=condition=available deployment --all --timeout=180s >/dev/null
 
+# split MARK RELEASE: from the audit log, per rollout: the cluster's time (plugin patch →
+# the controller's last Deployment status update, minus the ready delay) and the plugin's
+# reaction (that status update → the plugin's next patch). Prints "cluster_ms plugin_ms".
+split() {
+  audit_events "$1" "" ".objectRef.namespace == \"$ns\" and .objectRef.resource == \"deployments\" and ((.objectRef.name // \"\") | startswith(\"$2-\"))" |
+    python3 -c '
+import json, sys
+from datetime import datetime
+ready = int(sys.argv[1]) / 1000
+def t(e): return datetime.fromisoformat(e["stageTimestamp"].replace("Z", "+00:00")).timestamp()
+patches, status = [], {}
+for line in sys.stdin:
+    e = json.loads(line)
+    ref = e["objectRef"]
+    if e["userAgent"].startswith("helm-milvus-upgrade/") and e["verb"] == "patch" and not ref.get("subresource"):
+        if not patches or patches[-1][1] != ref["name"]:
+            patches.append((t(e), ref["name"]))
+    elif e["user"]["username"] == "kube-controller-manager" and ref.get("subresource") == "status":
+        status.setdefault(ref["name"], []).append(t(e))
+cluster, plugin = [], []
+for i, (at, name) in enumerate(patches):
+    nxt = patches[i + 1][0] if i + 1 < len(patches) else float("inf")
+    done = max([s for s in status.get(name, []) if at < s < nxt], default=None)
+    if done is None: continue
+    cluster.append(done - at - ready)
+    if i + 1 < len(patches): plugin.append(nxt - done)
+avg = lambda xs: 1000 * sum(xs) / max(len(xs), 1)
+print("%.0f %.0f %.0f" % (avg(cluster), avg(plugin), 1000 * sum(plugin)))
+' "$READY_MS"
+}
+
 # upgrade RELEASE MIN_READY: sets WALL, ROLLED (seconds into the run when the last
 # Deployment rolled out), DONE (the run's own total), REQ, RENEWALS, HELM_REQ
 upgrade() {
@@ -32,6 +63,7 @@ upgrade() {
   REQ=$(audit_count "$mark" "$PLUGIN_UA")
   RENEWALS=$(audit_count "$mark" "$PLUGIN_UA" '.verb == "patch" and .objectRef.resource == "leases"')
   HELM_REQ=$(audit_count "$mark" "Helm/" ".objectRef.namespace == \"$ns\"")
+  read -r CLUSTER_MS REACT_MS REACT_SUM_MS <<<"$(split "$mark" "$1")"
 }
 
 upgrade roll 0
@@ -45,6 +77,8 @@ met=$(awk -v o="$core" 'BEGIN { print (o < 1.5) ? "met" : "MISSED" }')
 echo "| rolling 2.2.5 → 2.4.9, 8 Deployments: wall time | ${WALL} s | --min-ready-seconds 0; of it ${waits} s mandated: 8 rollouts × ${READY_MS} ms stand-in ready delay |"
 echo "| rolling: overhead beyond the mandated waits | ${overhead} s | everything the plugin and helm add |"
 echo "| rolling: plugin overhead without the final helm sync | ${core} s | target < 1.5 s: ${met}; = ${before} s before the first patch (helm list/get values/search, reads, access review) + ${rolling} s while rolling (patches, watch latency, controller + pod creation) |"
+echo "| rolling: the cluster's part, per rollout | ${CLUSTER_MS} ms | plugin's patch → the controller's last status update, minus the ready delay: ReplicaSet, pod, stand-in, status (audit log) |"
+echo "| rolling: the plugin's reaction, per rollout | ${REACT_MS} ms | Deployment rolled out (controller's status update) → the plugin's next patch: watch event, progress saved; ${REACT_SUM_MS} ms over 7 hand-overs |"
 echo "| rolling: final helm sync | ${sync} s | a \`helm upgrade --dry-run\` render check, then \`helm upgrade --reuse-values --set image.all.tag=…\` so Helm names what runs (helm's own time) |"
 echo "| rolling: API requests by the plugin | ${REQ} | $(calc "$REQ / 8" 1) per Deployment; + ${HELM_REQ} by the helm it runs |"
 first_req=$REQ first_wall=$WALL first_renew=$RENEWALS
