@@ -74,9 +74,10 @@ sync=$(calc "$DONE - $ROLLED")            # helm upgrade recording the new tag
 overhead=$(calc "$WALL - 8 * $READY_MS / 1000")
 core=$(calc "$before + $rolling")
 met=$(awk -v o="$core" 'BEGIN { print (o < 1.5) ? "met" : "MISSED" }')
+met_total=$(awk -v o="$overhead" 'BEGIN { print (o < 1.5) ? "met" : "MISSED" }')
 echo "| rolling 2.2.5 → 2.4.9, 8 Deployments: wall time | ${WALL} s | --min-ready-seconds 0; of it ${waits} s mandated: 8 rollouts × ${READY_MS} ms stand-in ready delay |"
-echo "| rolling: overhead beyond the mandated waits | ${overhead} s | everything the plugin and helm add |"
-echo "| rolling: plugin overhead without the final helm sync | ${core} s | target < 1.5 s: ${met}; = ${before} s before the first patch (helm list/get values/search, reads, access review) + ${rolling} s while rolling (patches, watch latency, controller + pod creation) |"
+echo "| rolling: overhead beyond the mandated waits | ${overhead} s | target < 1.5 s: ${met_total}; everything the plugin and the helm it runs add (the final helm sync below included) |"
+echo "| rolling: plugin overhead without the final helm sync | ${core} s | < 1.5 s: ${met}; = ${before} s before the first patch (helm list/get values/search, reads, access review) + ${rolling} s while rolling (patches, watch latency, controller + pod creation) |"
 echo "| rolling: the cluster's part, per rollout | ${CLUSTER_MS} ms | plugin's patch → the controller's last status update, minus the ready delay: ReplicaSet, pod, stand-in, status (audit log) |"
 echo "| rolling: the plugin's reaction, per rollout | ${REACT_MS} ms | Deployment rolled out (controller's status update) → the plugin's next patch: watch event, progress saved; ${REACT_SUM_MS} ms over 7 hand-overs |"
 echo "| rolling: final helm sync | ${sync} s | a \`helm upgrade --dry-run\` render check, then \`helm upgrade --reuse-values --set image.all.tag=…\` so Helm names what runs (helm's own time) |"
