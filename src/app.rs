@@ -19,11 +19,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Upgrade(args) => upgrade(&cli.global, args).await,
         Command::Versions(args) => versions(&cli.global, args).await,
         Command::Status(args) => status(&cli.global, args).await,
+        Command::Rollback(args) => crate::migrate::rollback::command(&cli.global, args).await,
         Command::Completion { .. } => Ok(()),
     }
 }
 
-async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+pub(crate) async fn context(
+    global: &GlobalArgs,
+    write_args: Vec<String>,
+) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
     let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());
@@ -56,7 +60,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     if args.path == PathChoice::Rolling && chart_version.is_some() {
         return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
     }
-    if args.dry_run && args.take_over {
+    if args.dry_run && args.run.take_over {
         return Err(Error::Usage(
             "--take-over conflicts with --dry-run: a dry run takes no lock".into(),
         ));
@@ -67,6 +71,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         repo: args.repo.clone(),
         image_repository: args.image.clone(),
         allow_downgrade: args.allow_downgrade,
+        resume_from: None,
     })
 }
 
@@ -85,14 +90,21 @@ pub async fn prepare(
         &preflight::required_access(&plan),
     )
     .await?;
-    let checks = preflight::checks(&plan, &facts, &access);
+    let checks = preflight::checks(&plan, &facts, &access, options.resume_from.is_some());
     Ok((facts, plan, checks))
 }
 
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
-    let options = options(args)?;
-    let ctx = context(global, args.helm_args.clone()).await?;
+    let mut options = options(args)?;
+    let ctx = context(global, args.run.helm_args.clone()).await?;
+    // Progress recorded toward this target: plan from where that run started, so
+    // a run killed after the last patch (or during the final helm sync) finishes.
+    if let Some(p) = crate::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
+        if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
+            options.resume_from = p.from.parse().ok();
+        }
+    }
     let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
@@ -142,8 +154,7 @@ async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error>
             let default_image = c.facts().default_image;
             let mut row = json!({"repo": c.repo, "chart_version": c.chart_version, "app_version": c.app_version, "default_image": default_image, "archived_repo": index.is_archived(&c.repo)});
             if let Some(f) = &facts {
-                let opts = Options { chart_version: Some(c.chart_version.clone()), repo: Some(c.repo.clone()), ..Options::default() };
-                match plan::plan(f, &c.app_version, &opts) {
+                match plan_to_chart(f, c) {
                     Ok(p) => {
                         row["path"] = json!(p.paths());
                         row["hops"] = json!(p.hops.len());
@@ -160,6 +171,21 @@ async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error>
         Output::Text => print!("{}", render::versions_text(&rows, running.as_ref())),
     }
     Ok(())
+}
+
+/// The plan that ends on this chart; a rolling plan uses no chart at all.
+fn plan_to_chart(facts: &Facts, chart: &crate::facts::ChartEntry) -> Result<Plan, PlanError> {
+    let pinned = Options {
+        chart_version: Some(chart.chart_version.clone()),
+        repo: Some(chart.repo.clone()),
+        ..Options::default()
+    };
+    match plan::plan(facts, &chart.app_version, &pinned) {
+        Err(PlanError::ChartVersionUnused { .. }) => {
+            plan::plan(facts, &chart.app_version, &Options::default())
+        }
+        other => other,
+    }
 }
 
 fn short_reason(e: &PlanError) -> String {

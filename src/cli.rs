@@ -111,6 +111,8 @@ pub enum Command {
     /// Show what runs, what Helm says, any upgrade in progress, the lock, and how to go on
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
+    /// Undo a recorded meta migration: restore the meta backup, the old chart, images and replicas
+    Rollback(crate::migrate::RollbackArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion {
@@ -152,9 +154,6 @@ pub struct UpgradeArgs {
     /// Do not ask for confirmation
     #[arg(short = 'y', long, env = "HELM_MILVUS_UPGRADE_YES")]
     pub yes: bool,
-    /// Overall time limit, e.g. 600s, 15m, 1h
-    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
-    pub timeout: Duration,
     /// Leave a failed upgrade as it is for inspection instead of rolling back
     #[arg(long, env = "HELM_MILVUS_UPGRADE_NO_ROLLBACK")]
     pub no_rollback: bool,
@@ -165,6 +164,21 @@ pub struct UpgradeArgs {
         env = "HELM_MILVUS_UPGRADE_MIN_READY_SECONDS"
     )]
     pub min_ready_seconds: i32,
+    /// Roll querynode and datanode at the same time (they depend only on the coordinators)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_PARALLEL_NODES")]
+    pub parallel_nodes: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub migration: crate::migrate::MigrationArgs,
+}
+
+/// How a command that writes runs: shared by `upgrade` and `rollback`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Overall time limit, e.g. 600s, 15m, 1h
+    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
+    pub timeout: Duration,
     /// Take over the upgrade lock held by another run (only if that run is dead)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_TAKE_OVER")]
     pub take_over: bool,
@@ -294,8 +308,8 @@ mod tests {
         let Command::Upgrade(u) = cli.command else {
             panic!()
         };
-        assert_eq!(u.timeout, Duration::from_secs(90));
-        assert_eq!(u.helm_args, ["--server-side=false"]);
+        assert_eq!(u.run.timeout, Duration::from_secs(90));
+        assert_eq!(u.run.helm_args, ["--server-side=false"]);
         assert_eq!(cli.global.namespace, "ns");
         assert_eq!(cli.global.output, Output::Json);
     }

@@ -58,8 +58,38 @@ pub enum PlanError {
         target: String,
         hint: String,
     },
+    #[error("--chart-version {chart_version} has no use: the last hop is {path} and uses no chart; add --path helm to upgrade through that chart")]
+    ChartVersionUnused { chart_version: String, path: Path },
     #[error("chart version {chart_version} is in no configured repository; run `helm repo update` or check `helm milvus-upgrade versions`")]
     ChartVersionNotFound { chart_version: String },
+}
+
+/// What to do about the usual ways a helm command fails.
+fn helm_hint(stderr: &str) -> &'static str {
+    let lower = stderr.to_lowercase();
+    if lower.contains("credentials") || lower.contains("unauthorized") {
+        "\n  fix: the API server refused your credentials (expired or wrong token/certificate): renew them in your kubeconfig"
+    } else if lower.contains("forbidden") {
+        "\n  fix: your user may not read Helm's release records (Secrets) in this namespace: ask for get/list on secrets"
+    } else if lower.contains("unreachable")
+        || lower.contains("connection refused")
+        || lower.contains("context")
+    {
+        "\n  fix: check KUBECONFIG, --kube-context and that the API server is up"
+    } else {
+        ""
+    }
+}
+
+fn elsewhere_hint(namespace: &str, elsewhere: &[String]) -> String {
+    match elsewhere {
+        [] => format!("check the name with `helm list -n {namespace}`, or pass -n/--namespace"),
+        [one] => format!("it is in namespace '{one}': pass -n {one}"),
+        many => format!(
+            "it is in namespaces {}: pass -n with the one you mean",
+            many.join(", ")
+        ),
+    }
 }
 
 fn nearest_hint(nearest: &[String]) -> String {
@@ -79,6 +109,7 @@ impl PlanError {
             | UnknownTarget { .. }
             | ChartDoesNotCarryTarget { .. }
             | ChartVersionNotFound { .. } => exit::TARGET,
+            ChartVersionUnused { .. } => exit::USAGE,
             SameVersion { .. }
             | Downgrade { .. }
             | CannotUpgradeFrom { .. }
@@ -98,16 +129,15 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Version(#[from] VersionParseError),
-    #[error("release '{release}' not found in namespace '{namespace}'; {}", found_elsewhere(.namespace, .elsewhere))]
+    #[error("release '{release}' not found in namespace '{namespace}'; {}", elsewhere_hint(.namespace, .elsewhere))]
     ReleaseNotFound {
         release: String,
         namespace: String,
-        /// Namespaces that do hold a release of that name.
         elsewhere: Vec<String>,
     },
     #[error("helm not found: set HELM_BIN or put helm on PATH (run as `helm milvus-upgrade` to use the helm that calls it)")]
     HelmMissing,
-    #[error("`helm {command}` failed: {stderr}")]
+    #[error("`helm {command}` failed: {stderr}{}", helm_hint(.stderr))]
     Helm { command: String, stderr: String },
     #[error("cannot reach the Kubernetes API: {0}; check KUBECONFIG, --kube-context and that the cluster is up")]
     Cluster(String),
@@ -138,19 +168,5 @@ impl Error {
             Error::Failed(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
         }
-    }
-}
-
-fn found_elsewhere(namespace: &str, elsewhere: &[String]) -> String {
-    match elsewhere.first() {
-        None => format!("check the name with `helm list -n {namespace}` or pass -n/--namespace"),
-        Some(first) => format!(
-            "it is in namespace {}: pass -n {first}",
-            elsewhere
-                .iter()
-                .map(|n| format!("'{n}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }

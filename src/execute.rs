@@ -30,6 +30,9 @@ pub struct Run<'a> {
     pub timeout: Duration,
     pub no_rollback: bool,
     pub min_ready_seconds: i32,
+    /// Roll querynode and datanode together.
+    pub parallel_nodes: bool,
+    pub migration: crate::migrate::MigrationArgs,
 }
 
 impl Run<'_> {
@@ -51,20 +54,29 @@ pub async fn run(
 ) -> Result<(), Error> {
     confirm(args)?;
     let existing = state::load(&ctx.client, &ctx.namespace, &plan.release).await?;
+    let sync_helm = plan.hops.last().is_some_and(|h| h.path == Path::Rolling);
     let progress = resume_or_start(existing, plan)?;
-    let lock = Lock::acquire(&ctx.client, &ctx.namespace, &plan.release, args.take_over).await?;
+    let lock = Lock::acquire(
+        &ctx.client,
+        &ctx.namespace,
+        &plan.release,
+        args.run.take_over,
+    )
+    .await?;
     let mut run = Run {
         ctx,
         facts,
         progress,
         reporter: Reporter::new(!global.no_color, false),
         interrupt: Interrupt::on_ctrl_c(),
-        deadline: Instant::now() + args.timeout,
-        timeout: args.timeout,
+        deadline: Instant::now() + args.run.timeout,
+        timeout: args.run.timeout,
         no_rollback: args.no_rollback,
         min_ready_seconds: args.min_ready_seconds,
+        parallel_nodes: args.parallel_nodes,
+        migration: args.migration.clone(),
     };
-    let result = run_hops(&mut run, plan).await;
+    let result = run_hops(&mut run, plan, sync_helm).await;
     let released = lock.release().await;
     let elapsed = run.reporter.elapsed();
     match &result {
@@ -138,7 +150,7 @@ fn resume_or_start(existing: Option<Progress>, plan: &Plan) -> Result<Progress, 
     }
 }
 
-async fn run_hops(run: &mut Run<'_>, plan: &Plan) -> Result<(), Error> {
+async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(), Error> {
     run.save().await?;
     for (i, hop) in plan.hops.iter().enumerate() {
         if run.progress.hops[i].phase == HopPhase::Done {
@@ -160,17 +172,12 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan) -> Result<(), Error> {
         match hop.path {
             Path::Rolling => crate::rolling::run(run, hop).await?,
             Path::Helm => crate::helm_hop::run(run, hop, i).await?,
-            Path::Migrate => {
-                return Err(Error::Failed(
-                    "the meta migration executor is not built yet; see `--dry-run` for the plan"
-                        .into(),
-                ))
-            }
+            Path::Migrate => crate::migrate::run(run, hop, i).await?,
         }
         run.progress.hops[i].phase = HopPhase::Done;
         run.save().await?;
     }
-    if plan.hops.last().is_some_and(|h| h.path == Path::Rolling) {
+    if sync_helm {
         match crate::helm_sync::run(run, plan).await {
             crate::helm_sync::Sync::Done(what) => run.reporter.line(&what),
             crate::helm_sync::Sync::Manual { command, why } => run.reporter.line(&format!(
@@ -202,5 +209,37 @@ fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Er
             plan.release, plan.to
         ),
         Output::Text => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_to(to: &str) -> Plan {
+        let v: crate::version::MilvusVersion = to.parse().unwrap();
+        Plan {
+            schema: crate::plan::SCHEMA,
+            release: "r".into(),
+            namespace: "ns".into(),
+            from: v.clone(),
+            to: v,
+            layout: crate::component::Layout::MixCoord,
+            hops: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn progress_toward_the_same_target_resumes_and_another_is_refused() {
+        let fresh = resume_or_start(None, &plan_to("2.4.9")).unwrap();
+        assert_eq!(fresh.to, "2.4.9");
+        let resumed = resume_or_start(Some(fresh.clone()), &plan_to("v2.4.9")).unwrap();
+        assert_eq!(resumed.release, "r");
+        let refused = resume_or_start(Some(fresh), &plan_to("2.5.0")).unwrap_err();
+        assert!(
+            refused.to_string().contains("resume it with --to 2.4.9"),
+            "{refused}"
+        );
     }
 }

@@ -211,6 +211,11 @@ pub struct ValuesFacts {
 }
 
 impl ValuesFacts {
+    /// What is assumed when the values cannot be read (no access to Helm's records).
+    pub fn unreadable() -> ValuesFacts {
+        ValuesFacts::from_values(&Value::Null, &Value::Null)
+    }
+
     pub fn from_values(user: &Value, computed: &Value) -> ValuesFacts {
         let text = |v: &Value, p: &str| {
             v.pointer(p)

@@ -1,10 +1,19 @@
 //! Gathers the facts about a release from helm and the API server, reads only.
 
-use kube::Client;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::ListParams;
+use kube::{Api, Client};
 
 use crate::cluster;
 use crate::error::{Error, PlanError};
-use crate::facts::{ChartIndex, Facts};
+use crate::facts::{ChartIndex, Facts, Release, ValuesFacts};
+
+/// The release status when Helm's records cannot be read.
+pub const UNREADABLE: &str = "unreadable (no permission to read Helm's release Secrets)";
+
+fn is_forbidden(e: &Error) -> bool {
+    matches!(e, Error::Helm { stderr, .. } if stderr.contains("forbidden"))
+}
 use crate::helm::Helm;
 
 /// What a command talks to.
@@ -24,9 +33,11 @@ impl Context {
     }
 
     pub async fn facts(&self, release_name: &str) -> Result<Facts, Error> {
-        let release = match self.helm.release(release_name).await? {
-            Some(r) => r,
-            None => return Err(self.not_found(release_name).await),
+        let release = match self.helm.release(release_name).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(self.not_found(release_name).await),
+            Err(e) if is_forbidden(&e) => self.release_from_labels(release_name).await?.ok_or(e)?,
+            Err(e) => return Err(e),
         };
         if !release.is_milvus_chart() {
             return Err(PlanError::NotMilvus {
@@ -40,7 +51,10 @@ impl Context {
             self.chart_index(),
             self.helm.version()
         );
-        let values = values?;
+        let values = match values {
+            Err(e) if is_forbidden(&e) => ValuesFacts::unreadable(),
+            other => other?,
+        };
         let workloads = cluster::workloads(
             &self.client,
             &self.namespace,
@@ -64,11 +78,35 @@ impl Context {
         })
     }
 
+    /// Who may not read Helm's release records (Secrets) still sees the chart
+    /// in the Deployments' `helm.sh/chart` label: enough to plan, not to run.
+    async fn release_from_labels(&self, name: &str) -> Result<Option<Release>, Error> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let params = ListParams::default().labels(&cluster::release_selector(name));
+        let list = api.list(&params).await.map_err(cluster::api_error)?;
+        let labels = list.items.iter().find_map(|d| d.metadata.labels.clone());
+        Ok(labels.and_then(|l| {
+            Some(Release {
+                name: name.into(),
+                namespace: self.namespace.clone(),
+                chart: l.get("helm.sh/chart")?.clone(),
+                app_version: l
+                    .get("app.kubernetes.io/version")
+                    .cloned()
+                    .unwrap_or_default(),
+                status: UNREADABLE.into(),
+                revision: 0,
+            })
+        }))
+    }
+
     async fn not_found(&self, release: &str) -> Error {
+        let mut elsewhere = self.helm.namespaces_with(release).await;
+        elsewhere.retain(|ns| ns != &self.namespace);
         Error::ReleaseNotFound {
             release: release.into(),
             namespace: self.namespace.clone(),
-            elsewhere: self.helm.namespaces_with(release).await,
+            elsewhere,
         }
     }
 }

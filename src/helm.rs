@@ -65,7 +65,10 @@ impl Helm {
         if let Some(path) = &self.kubeconfig {
             cmd.arg("--kubeconfig").arg(path);
         }
-        cmd.kill_on_drop(true);
+        // Its own process group: a Ctrl-C at the terminal stops the plugin between
+        // steps, but never kills helm halfway through an upgrade (which would
+        // leave the release pending-upgrade).
+        cmd.process_group(0);
         crate::debug::command(cmd.as_std());
         cmd
     }

@@ -17,6 +17,7 @@ use crate::execute::Run;
 use crate::facts::Workload;
 use crate::plan::{Hop, Step};
 use crate::rollout::WaitError;
+use crate::version::{image_repository, image_tag};
 
 pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
     let release = run.progress.release.clone();
@@ -38,9 +39,13 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
         .chart
         .as_ref()
         .map(|c| format!("milvus-{}", c.chart_version));
+    // Resumed after a kill: the hop's helm upgrade may have finished meanwhile. It
+    // counts only if it also set the hop's image (a rerun with another --image
+    // upgrades again).
     let already = current.revision > before
         && Some(&current.chart) == chart.as_ref()
-        && current.status == "deployed";
+        && current.status == "deployed"
+        && revision_sets_image(run, &release, &hop.image).await;
     if !already {
         if let Err(e) = helm_upgrade(run, hop).await {
             return Err(fail(run, hop, before, e.to_string()).await);
@@ -50,6 +55,18 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
         Ok(()) => Ok(()),
         Err(reason) => Err(fail(run, hop, before, reason).await),
     }
+}
+
+async fn revision_sets_image(run: &Run<'_>, release: &str, image: &str) -> bool {
+    let Ok(values) = run.ctx.helm.values(release).await else {
+        return false;
+    };
+    let tag_ok = values.image_tag.as_deref() == image_tag(image);
+    let repo_ok = values
+        .image_repository
+        .as_deref()
+        .is_none_or(|r| r == image_repository(image));
+    tag_ok && repo_ok
 }
 
 async fn helm_upgrade(run: &Run<'_>, hop: &Hop) -> Result<(), Error> {
@@ -140,6 +157,7 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
         let event = tokio::select! {
             e = stream.next() => e,
             _ = tokio::time::sleep_until(run.deadline) => return Err(format!("timed out: {last}")),
+            _ = run.interrupt.wait() => return Err("interrupted".into()),
         };
         let ready = match event {
             Some(Ok(Event::Apply(d))) => {

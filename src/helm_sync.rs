@@ -58,6 +58,14 @@ pub async fn run(run: &Run<'_>, plan: &Plan) -> Sync {
         };
     };
     let command = format!("helm {} --namespace {}", args.join(" "), run.ctx.namespace);
+    // A resumed run whose sync already happened (killed after helm wrote it): no
+    // second revision.
+    let tag = plan.to.image_tag();
+    if let Ok(values) = run.ctx.helm.values(&plan.release).await {
+        if values.image_tag.as_deref() == Some(tag.as_str()) {
+            return Sync::Done(format!("helm release already says image.all.tag={tag}"));
+        }
+    }
     match would_restart(run, &args).await {
         Ok(None) => {}
         Ok(Some(why)) => return Sync::Manual { command, why },

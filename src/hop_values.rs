@@ -5,7 +5,7 @@ use crate::chart_select::ChartChoice;
 use crate::component::{Component, Layout};
 use crate::facts::{Facts, MessageQueue};
 use crate::plan::{Options, SetValue};
-use crate::version::{image_repository, image_tag, MilvusVersion};
+use crate::version::{image_repository, MilvusVersion};
 
 const DEFAULT_REPOSITORY: &str = "milvusdb/milvus";
 
@@ -39,14 +39,9 @@ pub fn for_hop(
     {
         set("image.all.repository", &repository);
     }
-    let chart_runs_target = default_image
-        .and_then(image_tag)
-        .and_then(|t| t.parse::<MilvusVersion>().ok())
-        .as_ref()
-        == Some(to);
-    if !chart_runs_target || facts.values.image_tag.is_some() {
-        set("image.all.tag", &to.image_tag());
-    }
+    // Always the tag, even where the chart's default is the target: the release's
+    // values then say what runs, and no reused old tag can linger.
+    set("image.all.tag", &to.image_tag());
     if facts.values.message_queue == MessageQueue::Pulsar
         && chart.default_mq.as_deref() != Some("pulsar")
     {

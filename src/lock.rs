@@ -44,15 +44,17 @@ impl Lock {
         let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
         let name = lock_name(release);
         let me = identity();
-        match api
-            .create(&PostParams::default(), &lease(&name, release, &me, None))
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                take(&api, &name, release, &me, take_over).await?
-            }
-            Err(e) => return Err(api_error(e)),
+        // Look first: a held lock is refused without a single write.
+        match api.get_opt(&name).await.map_err(api_error)? {
+            Some(current) => take(&api, current, release, &me, take_over).await?,
+            None => match api
+                .create(&PostParams::default(), &lease(&name, release, &me, None))
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => return Err(taken_meanwhile(&name)),
+                Err(e) => return Err(api_error(e)),
+            },
         }
         let renewer = tokio::spawn(renew(api.clone(), name.clone()));
         Ok(Lock { api, name, renewer })
@@ -89,12 +91,12 @@ fn lease(name: &str, release: &str, holder: &str, resource_version: Option<Strin
 
 async fn take(
     api: &Api<Lease>,
-    name: &str,
+    current: Lease,
     release: &str,
     me: &str,
     take_over: bool,
 ) -> Result<(), Error> {
-    let current = api.get(name).await.map_err(api_error)?;
+    let name = current.metadata.name.clone().unwrap_or_default();
     let spec = current.spec.clone().unwrap_or_default();
     let holder = spec.holder_identity.clone().unwrap_or_default();
     if !(take_over || expired(&spec) || holder_is_dead(&holder)) {
@@ -103,16 +105,25 @@ async fn take(
             spec.renew_time.map(|t| t.0.to_string()).unwrap_or_default()
         )));
     }
-    let replacement = lease(name, release, me, current.metadata.resource_version.clone());
-    api.replace(name, &PostParams::default(), &replacement)
+    let replacement = lease(
+        &name,
+        release,
+        me,
+        current.metadata.resource_version.clone(),
+    );
+    api.replace(&name, &PostParams::default(), &replacement)
         .await
         .map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 409 => Error::Preflight(format!(
-                "another run took the lock {name} just now; try again"
-            )),
+            kube::Error::Api(s) if s.code == 409 => taken_meanwhile(&name),
             other => api_error(other),
         })?;
     Ok(())
+}
+
+fn taken_meanwhile(name: &str) -> Error {
+    Error::Preflight(format!(
+        "another run took the lock {name} just now; try again"
+    ))
 }
 
 fn expired(spec: &LeaseSpec) -> bool {

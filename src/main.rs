@@ -6,6 +6,8 @@ mod chart_select;
 mod cli;
 mod cluster;
 mod color;
+#[cfg(test)]
+mod completion_yaml;
 mod component;
 mod debug;
 mod error;
@@ -18,6 +20,7 @@ mod helm_sync;
 mod hop_values;
 mod kube_config;
 mod lock;
+mod migrate;
 mod plan;
 mod preflight;
 mod progress;

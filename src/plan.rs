@@ -65,6 +65,9 @@ pub struct Options {
     pub repo: Option<String>,
     pub image_repository: Option<String>,
     pub allow_downgrade: bool,
+    /// Where recorded progress toward the same target started: an upgrade
+    /// interrupted after every Deployment reached the target still has to finish.
+    pub resume_from: Option<MilvusVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -180,11 +183,23 @@ struct Leg {
 mod tests;
 
 pub fn plan(facts: &Facts, target: &MilvusVersion, options: &Options) -> Result<Plan, PlanError> {
-    let from = current_version(facts)?;
+    let live = current_version(facts)?;
+    let from = match &options.resume_from {
+        Some(recorded) if &live == target && recorded < target => recorded.clone(),
+        _ => live,
+    };
     check_direction(&from, target, options)?;
     check_known_target(facts, target)?;
     let layout = facts.layout();
     let legs = route(&from, target, layout, facts, options)?;
+    if let (Some(chart), Some(last)) = (&options.chart_version, legs.last()) {
+        if last.path == Path::Rolling {
+            return Err(PlanError::ChartVersionUnused {
+                chart_version: chart.to_string(),
+                path: last.path,
+            });
+        }
+    }
     let mut state = (from.clone(), layout);
     let mut hops = Vec::new();
     for (i, leg) in legs.iter().enumerate() {

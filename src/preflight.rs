@@ -56,10 +56,11 @@ pub fn required_access(plan: &Plan) -> Vec<(&'static str, &'static str, &'static
     wanted
 }
 
-pub fn checks(plan: &Plan, facts: &Facts, access: &[Access]) -> Vec<Check> {
+/// `resuming`: progress toward this target is recorded (a run was interrupted).
+pub fn checks(plan: &Plan, facts: &Facts, access: &[Access], resuming: bool) -> Vec<Check> {
     let mut out = vec![
         release_deployed(facts),
-        deployments_available(facts, plan),
+        deployments_available(facts, plan, resuming),
         permissions(access, &facts.release.namespace),
     ];
     let charted: Vec<String> = plan
@@ -86,13 +87,23 @@ fn release_deployed(facts: &Facts) -> Check {
         "release deployed",
         r.status == "deployed",
         format!("status {}, revision {}", r.status, r.revision),
-        Some(format!("a {} release cannot be upgraded safely: finish or roll back the last helm operation (`helm history {}`, `helm rollback {}`)", r.status, r.name, r.name)),
+        Some(if r.status == crate::gather::UNREADABLE {
+            format!(
+                "ask for get/list on secrets in namespace {}: Helm keeps its release records there",
+                r.namespace
+            )
+        } else {
+            format!("a {} release cannot be upgraded safely: finish or roll back the last helm operation (`helm history {}`, `helm rollback {}`)", r.status, r.name, r.name)
+        }),
     )
 }
 
 /// Every Deployment rolled out, except one already moving to a hop's image:
 /// an interrupted upgrade that this run resumes and waits on.
-fn deployments_available(facts: &Facts, plan: &Plan) -> Check {
+/// When resuming, Deployments still rolling are the interrupted run's own (its
+/// helm upgrade finished after it was killed, or a broken image it left with
+/// --no-rollback): the executor patches or waits on them, so they do not block.
+fn deployments_available(facts: &Facts, plan: &Plan, resuming: bool) -> Check {
     let in_flight = |image: &str| plan.hops.iter().any(|h| h.image == image);
     let unhealthy: Vec<String> = facts
         .workloads
@@ -105,10 +116,20 @@ fn deployments_available(facts: &Facts, plan: &Plan) -> Check {
             )
         })
         .collect();
+    let detail = if unhealthy.is_empty() {
+        format!("{} Deployments rolled out", facts.workloads.len())
+    } else if resuming {
+        format!(
+            "resuming the recorded upgrade, which waits for: {}",
+            unhealthy.join(", ")
+        )
+    } else {
+        unhealthy.join(", ")
+    };
     check(
         "all Milvus Deployments available",
-        unhealthy.is_empty(),
-        if unhealthy.is_empty() { format!("{} Deployments rolled out", facts.workloads.len()) } else { unhealthy.join(", ") },
+        unhealthy.is_empty() || resuming,
+        detail,
         Some("wait for the rollout (`kubectl rollout status`) or fix the failing pods before upgrading".into()),
     )
 }

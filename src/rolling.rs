@@ -59,12 +59,35 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop) -> Result<(), Error> {
             enable_active_standby(run, config_map, key, sections).await?;
         }
     }
-    for p in patches(hop) {
-        if let Err(e) = roll_one(run, &p).await {
+    let all = patches(hop);
+    for batch in batches(&all, run.parallel_nodes) {
+        if let Err(e) = roll_batch(run, batch).await {
             return Err(fail(run, hop, e).await);
         }
     }
     Ok(())
+}
+
+/// querynode and datanode depend only on the coordinators: with
+/// `--parallel-nodes` they roll together; everything else one at a time.
+fn concurrent(c: Component) -> bool {
+    matches!(c, Component::QueryNode | Component::DataNode)
+}
+
+fn batches<'a, 'b>(all: &'a [Patch1<'b>], parallel: bool) -> Vec<&'a [Patch1<'b>]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=all.len() {
+        let joins = parallel
+            && i < all.len()
+            && concurrent(all[i].component)
+            && concurrent(all[i - 1].component);
+        if !joins {
+            out.push(&all[start..i]);
+            start = i;
+        }
+    }
+    out
 }
 
 /// Old image, replicas and strategy of every Deployment, kept before any patch.
@@ -73,17 +96,9 @@ async fn record(run: &mut Run<'_>, hop: &Hop) -> Result<(), Error> {
         let known = run.progress.deployments.contains_key(&w.name);
         let in_hop = patches(hop).iter().any(|p| p.deployment == w.name);
         if in_hop && !known {
-            run.progress.deployments.insert(
-                w.name.clone(),
-                DeploymentRecord {
-                    container: w.container.clone(),
-                    image: w.image.clone(),
-                    replicas: w.replicas,
-                    strategy: w.strategy.clone(),
-                    min_ready_seconds: w.min_ready_seconds,
-                    phase: DeploymentPhase::Pending,
-                },
-            );
+            run.progress
+                .deployments
+                .insert(w.name.clone(), DeploymentRecord::of(w));
         }
     }
     run.save().await
@@ -127,14 +142,53 @@ struct StepFailure {
     reason: String,
 }
 
-async fn roll_one(run: &mut Run<'_>, p: &Patch1<'_>) -> Result<(), StepFailure> {
+/// Patches every Deployment of the batch, then waits for all their rollouts.
+async fn roll_batch(run: &mut Run<'_>, batch: &[Patch1<'_>]) -> Result<(), StepFailure> {
+    let mut started = Vec::new();
+    for p in batch {
+        if let Some(generation) = start_one(run, p).await? {
+            started.push((p, generation));
+        }
+    }
+    let waits = started.iter().map(|(p, generation)| {
+        wait_complete(
+            &run.ctx.client,
+            &run.ctx.namespace,
+            p.deployment,
+            *generation,
+            run.deadline,
+            &run.reporter,
+            &run.interrupt,
+        )
+    });
+    let results = futures::future::join_all(waits).await;
+    for ((p, _), result) in started.iter().zip(results) {
+        let failure = |reason: String| StepFailure {
+            deployment: p.deployment.to_string(),
+            reason,
+        };
+        match result {
+            Ok(_) => {
+                run.reporter.finished(p.deployment, "rolled out");
+                mark(run, p.deployment, DeploymentPhase::Done)
+                    .await
+                    .map_err(|e| failure(e.to_string()))?;
+            }
+            Err(e) => return Err(failure(wait_reason(run, p.deployment, e).await)),
+        }
+    }
+    Ok(())
+}
+
+/// Patches one Deployment (recorded as Patched); `None` when it was done before.
+async fn start_one(run: &mut Run<'_>, p: &Patch1<'_>) -> Result<Option<i64>, StepFailure> {
     let phase = run.progress.deployments.get(p.deployment).map(|r| r.phase);
     if phase == Some(DeploymentPhase::Done) {
         run.reporter.line(&format!(
             "deployment/{}: already on {} (recorded), skipped",
             p.deployment, p.to
         ));
-        return Ok(());
+        return Ok(None);
     }
     let failure = |reason: String| StepFailure {
         deployment: p.deployment.to_string(),
@@ -147,25 +201,7 @@ async fn roll_one(run: &mut Run<'_>, p: &Patch1<'_>) -> Result<(), StepFailure> 
     mark(run, p.deployment, DeploymentPhase::Patched)
         .await
         .map_err(|e| failure(e.to_string()))?;
-    match wait_complete(
-        &run.ctx.client,
-        &run.ctx.namespace,
-        p.deployment,
-        generation,
-        run.deadline,
-        &run.reporter,
-        &run.interrupt,
-    )
-    .await
-    {
-        Ok(_) => {
-            run.reporter.finished(p.deployment, "rolled out");
-            mark(run, p.deployment, DeploymentPhase::Done)
-                .await
-                .map_err(|e| failure(e.to_string()))
-        }
-        Err(e) => Err(failure(wait_reason(run, p.deployment, e).await)),
-    }
+    Ok(Some(generation))
 }
 
 async fn mark(run: &mut Run<'_>, deployment: &str, phase: DeploymentPhase) -> Result<(), Error> {
@@ -357,4 +393,42 @@ async fn restore_strategy(
     .await
     .map_err(api_error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Component::*;
+
+    fn shape(components: &[Component], parallel: bool) -> Vec<Vec<Component>> {
+        let all: Vec<Patch1> = components
+            .iter()
+            .map(|c| Patch1 {
+                deployment: c.label(),
+                component: *c,
+                container: c.label(),
+                to: "m:v2.5.0",
+            })
+            .collect();
+        batches(&all, parallel)
+            .iter()
+            .map(|b| b.iter().map(|p| p.component).collect())
+            .collect()
+    }
+
+    #[test]
+    fn only_querynode_and_datanode_roll_together() {
+        let layout = [IndexNode, MixCoord, QueryNode, DataNode, Proxy];
+        assert_eq!(
+            shape(&layout, true),
+            vec![
+                vec![IndexNode],
+                vec![MixCoord],
+                vec![QueryNode, DataNode],
+                vec![Proxy]
+            ]
+        );
+        assert_eq!(shape(&layout, false).len(), 5);
+        assert!(shape(&[], true).is_empty());
+    }
 }

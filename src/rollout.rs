@@ -41,7 +41,7 @@ impl Interrupt {
         self.flag.load(Ordering::SeqCst)
     }
 
-    async fn wait(&self) {
+    pub async fn wait(&self) {
         while !self.is_set() {
             self.notify.notified().await;
         }

@@ -43,6 +43,20 @@ pub struct DeploymentRecord {
     pub phase: DeploymentPhase,
 }
 
+impl DeploymentRecord {
+    /// What a Deployment is now, before anything touches it.
+    pub fn of(w: &crate::facts::Workload) -> Self {
+        DeploymentRecord {
+            container: w.container.clone(),
+            image: w.image.clone(),
+            replicas: w.replicas,
+            strategy: w.strategy.clone(),
+            min_ready_seconds: w.min_ready_seconds,
+            phase: DeploymentPhase::Pending,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HopPhase {

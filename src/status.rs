@@ -105,6 +105,15 @@ pub fn next_steps(
             p.to
         ));
     }
+    if p.hops
+        .iter()
+        .any(|h| h.path == "migrate" && h.phase != HopPhase::Pending)
+    {
+        out.push(format!(
+            "or undo the meta migration: helm milvus-upgrade -n {namespace} rollback {release} (restores the meta backup, the old chart, images and replicas)"
+        ));
+        return out;
+    }
     let mut undo = Vec::new();
     for h in p.hops.iter().filter(|h| h.phase != HopPhase::Pending) {
         if let Some(rev) = h.revision_before {

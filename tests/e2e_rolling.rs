@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::{
-    audit, helm_cmd, install_release, release_deployments, run_plugin, Helm, TestNs,
+    audit, helm_cmd, install_release, release_deployments, run_plugin, upgrade_args, Helm, TestNs,
     PLUGIN_USER_AGENT,
 };
 
@@ -22,19 +22,6 @@ const SEPARATE_ORDER: [&str; 8] = [
     "proxy",
 ];
 const MIXCOORD_ORDER: [&str; 5] = ["indexnode", "mixcoord", "querynode", "datanode", "proxy"];
-
-fn upgrade_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
-    vec![
-        release,
-        "--to",
-        to,
-        "--yes",
-        "--min-ready-seconds",
-        "0",
-        "--timeout",
-        "120s",
-    ]
-}
 
 /// Every Milvus Deployment runs `image` and is rolled out.
 fn assert_all_on(ns: &TestNs, release: &str, image: &str) {
@@ -69,10 +56,16 @@ fn patch_order(mark: &audit::Mark, ns: &str) -> Vec<String> {
 }
 
 fn rolls(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str]) {
+    rolls_with(helm, chart, release, to, order, &[]);
+}
+
+fn rolls_with(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str], extra: &[&str]) {
     let ns = TestNs::new(&format!("roll-{}", helm.name()));
     install_release(helm, &ns, release, chart, &[]);
     let mark = audit::mark();
-    let out = run_plugin(helm, &ns, &upgrade_args(release, to));
+    let mut args = upgrade_args(release, to);
+    args.extend(extra);
+    let out = run_plugin(helm, &ns, &args);
     out.assert_code(0);
     assert_all_on(&ns, release, &format!("milvusdb/milvus:v{to}"));
     let fullname = if release.contains("milvus") {
@@ -113,6 +106,18 @@ fn mixcoord_2_4_to_2_5_named_without_suffix_helm3() {
 }
 
 #[test]
+fn parallel_nodes_keep_the_order_helm3() {
+    rolls_with(
+        Helm::V3,
+        "4.2.8",
+        "par",
+        "2.5.0",
+        &MIXCOORD_ORDER,
+        &["--parallel-nodes"],
+    );
+}
+
+#[test]
 fn mixcoord_2_4_to_2_5_helm4() {
     rolls(Helm::V4, "4.2.8", "mix", "2.5.0", &MIXCOORD_ORDER);
 }
@@ -122,8 +127,18 @@ fn a_target_that_never_gets_ready_is_rolled_back() {
     let helm = Helm::V3;
     let ns = TestNs::new("roll-broken");
     install_release(helm, &ns, "rb", "4.2.8", &[]);
-    let mut args = upgrade_args("rb", "2.5.0");
-    args.extend(["--image", "milvusdb/milvus-broken", "--timeout", "15s"]);
+    let args = [
+        "rb",
+        "--to",
+        "2.5.0",
+        "--yes",
+        "--min-ready-seconds",
+        "0",
+        "--timeout",
+        "15s",
+        "--image",
+        "milvusdb/milvus-broken",
+    ];
     let out = run_plugin(helm, &ns, &args);
     out.assert_code(8);
     assert!(out.stderr.contains("rolled back"), "{}", out.stderr);
@@ -135,14 +150,15 @@ fn a_target_that_never_gets_ready_is_rolled_back() {
     assert_all_on(&ns, "rb", "milvusdb/milvus:v2.4.9");
 }
 
-#[test]
-fn killed_mid_way_resumes_without_patching_twice() {
+/// SIGKILL once the plugin has patched `patches` Deployments, run it again: it
+/// finishes, patches nothing twice, and leaves Helm in sync and no record behind.
+fn killed_after_patches_resumes(release: &str, patches: usize) {
     let helm = Helm::V3;
     let ns = TestNs::new("roll-kill");
-    install_release(helm, &ns, "rk", "4.0.13", &[]);
+    install_release(helm, &ns, release, "4.0.13", &[]);
     let mark = audit::mark();
     let mut child = support::plugin_cmd(helm, &ns)
-        .args(upgrade_args("rk", "2.4.9"))
+        .args(upgrade_args(release, "2.4.9"))
         .spawn()
         .unwrap();
     mark.wait_for(Duration::from_secs(60), |e| {
@@ -152,13 +168,13 @@ fn killed_mid_way_resumes_without_patching_twice() {
             .verb("patch")
             .resource("deployments")
             .len()
-            >= 3
+            >= patches
     });
     child.kill().unwrap();
     let _ = child.wait();
-    let out = run_plugin(helm, &ns, &upgrade_args("rk", "2.4.9"));
+    let out = run_plugin(helm, &ns, &upgrade_args(release, "2.4.9"));
     out.assert_code(0);
-    assert_all_on(&ns, "rk", "milvusdb/milvus:v2.4.9");
+    assert_all_on(&ns, release, "milvusdb/milvus:v2.4.9");
     let order = patch_order(&mark, ns.name());
     let mut unique = order.clone();
     unique.sort();
@@ -169,8 +185,24 @@ fn killed_mid_way_resumes_without_patching_twice() {
         "a Deployment was patched twice: {order:?}"
     );
     assert_eq!(order.len(), 8);
-    let values = helm_cmd(helm, &ns, &["get", "values", "rk", "-o", "json"])
+    let s: Value = run_plugin(helm, &ns, &["status", release, "-o", "json"]).json();
+    assert_eq!(s["upgrade"], Value::Null, "progress record left behind");
+    let values = helm_cmd(helm, &ns, &["get", "values", release, "-o", "json"])
         .output()
         .unwrap();
-    let _ = values;
+    let values: Value = serde_json::from_slice(&values.stdout).unwrap();
+    assert_eq!(
+        values["image"]["all"]["tag"], "v2.4.9",
+        "helm values not in sync"
+    );
+}
+
+#[test]
+fn killed_mid_way_resumes_without_patching_twice() {
+    killed_after_patches_resumes("rk", 3);
+}
+
+#[test]
+fn killed_after_the_last_patch_finishes_on_rerun() {
+    killed_after_patches_resumes("rl", 8);
 }

@@ -14,7 +14,7 @@ mod wait;
 
 pub use helm::{helm_cmd, install_release, try_install_release, Helm};
 pub use ns::TestNs;
-pub use outcome::{assert_no_writes, outcome, run_plugin, writes_since, Outcome};
+pub use outcome::{assert_no_writes, outcome, run_plugin, upgrade_args, writes_since, Outcome};
 pub use plugin::{plugin_cmd, plugin_cmd_as};
 pub use wait::{
     deployment_complete, first_image, release_deployments, release_images, release_selector,

@@ -57,6 +57,9 @@ impl TestNs {
     /// first use as a copy of the prepared home with both loopback repos.
     pub fn helm_home(&self, helm: Helm) -> PathBuf {
         let home = self.tmp.path().join(helm.name());
+        // Tests install releases from several threads: copy the home once.
+        static COPYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = COPYING.lock().unwrap_or_else(|e| e.into_inner());
         if !home.exists() {
             copy_dir(&helm.template_home(), &home);
         }

@@ -59,6 +59,20 @@ impl Outcome {
     }
 }
 
+/// `RELEASE --to TO --yes` without minReadySeconds and with a 2 minute limit.
+pub fn upgrade_args<'a>(release: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec![
+        release,
+        "--to",
+        to,
+        "--yes",
+        "--min-ready-seconds",
+        "0",
+        "--timeout",
+        "120s",
+    ]
+}
+
 /// Runs the plugin as Helm would (admin kubeconfig) and waits for it.
 pub fn run_plugin(helm: Helm, ns: &TestNs, args: &[&str]) -> Outcome {
     outcome(plugin_cmd(helm, ns).args(args))
@@ -73,15 +87,16 @@ pub fn outcome(cmd: &mut std::process::Command) -> Outcome {
     }
 }
 
-/// Writes by the plugin or the helm it runs since `mark`: anywhere for the
-/// plugin, in `ns` for helm. Access reviews are questions, not writes.
+/// Writes by the plugin or the helm it runs since `mark`, in `ns` or
+/// cluster-wide (other tests write in their own namespaces meanwhile).
+/// Access reviews are questions, not writes.
 pub fn writes_since(mark: &Mark, ns: &str) -> Events {
     mark.events()
         .writes()
         .filter(|e| e.resource != "selfsubjectaccessreviews")
+        .filter(|e| e.namespace == ns || e.namespace.is_empty())
         .filter(|e| {
-            e.user_agent.starts_with(PLUGIN_USER_AGENT)
-                || (e.user_agent.starts_with("Helm/") && e.namespace == ns)
+            e.user_agent.starts_with(PLUGIN_USER_AGENT) || e.user_agent.starts_with("Helm/")
         })
 }
 
