@@ -24,7 +24,22 @@ Examples:
 
 Exit codes: 0 ok, 2 usage, 3 release, 4 target version, 5 refused (same version,
 downgrade, path not possible), 6 pre-flight check failed, 7 helm/cluster
-unreachable, 8 failed and rolled back, 9 failed (not rolled back), 130 interrupted.";
+unreachable, 8 failed and rolled back, 9 failed (not rolled back), 130 interrupted.
+
+Environment: run through helm, the plugin reads helm's HELM_NAMESPACE,
+HELM_KUBECONTEXT, KUBECONFIG, HELM_KUBE*, HELM_DEBUG and HELM_BIN; every flag
+has a HELM_MILVUS_UPGRADE_<FLAG> fallback; NO_COLOR turns colour off.";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  helm milvus-upgrade status my-release -n milvus
+  helm milvus-upgrade status my-release -o json | jq '.drift, .lock, .next_steps'";
+
+const COMPLETION_EXAMPLES: &str = "\
+helm's own completion already covers `helm milvus-upgrade` (the plugin's completion.yaml).
+This prints a script for the helm-milvus-upgrade binary run directly:
+  source <(helm-milvus-upgrade completion bash)
+  helm-milvus-upgrade completion fish > ~/.config/fish/completions/helm-milvus-upgrade.fish";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +48,7 @@ unreachable, 8 failed and rolled back, 9 failed (not rolled back), 130 interrupt
     version,
     about = "Upgrade Milvus installed with the Milvus Helm chart: rolling, helm or meta migration, with a plan first",
     after_help = EXAMPLES,
+    override_usage = "helm milvus-upgrade [OPTIONS] <RELEASE> --to <VERSION> [--dry-run]\n       helm milvus-upgrade [OPTIONS] <COMMAND>",
     propagate_version = true
 )]
 pub struct Cli {
@@ -75,10 +91,10 @@ pub struct GlobalArgs {
         env = "HELM_MILVUS_UPGRADE_OUTPUT"
     )]
     pub output: Output,
-    /// No colours (also NO_COLOR, and whenever stderr is not a terminal)
+    /// No colours (also NO_COLOR or TERM=dumb; there is colour only on a terminal)
     #[arg(long, global = true, env = "HELM_MILVUS_UPGRADE_NO_COLOR")]
     pub no_color: bool,
-    /// Debug logs on stderr (helm --debug sets HELM_DEBUG)
+    /// Debug logs on stderr: each helm command run (values hidden) and Kubernetes write (helm --debug sets HELM_DEBUG)
     #[arg(long, global = true, env = "HELM_DEBUG", value_parser = clap::builder::FalseyValueParser::new())]
     pub debug: bool,
     /// The helm binary (helm sets HELM_BIN for its plugins; else helm on PATH)
@@ -92,11 +108,13 @@ pub enum Command {
     Upgrade(UpgradeArgs),
     /// List chart versions, their Milvus versions and the path each would take
     Versions(VersionsArgs),
-    /// Show what runs, what Helm says, and any upgrade in progress
+    /// Show what runs, what Helm says, any upgrade in progress, the lock, and how to go on
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
     /// Undo a recorded meta migration: restore the meta backup, the old chart, images and replicas
     Rollback(crate::migrate::RollbackArgs),
-    /// Print shell completions
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(after_help = COMPLETION_EXAMPLES)]
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -183,6 +201,7 @@ pub struct VersionsArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The Helm release name
     pub release: String,
 }
 

@@ -69,6 +69,7 @@ impl Helm {
         // steps, but never kills helm halfway through an upgrade (which would
         // leave the release pending-upgrade).
         cmd.process_group(0);
+        crate::debug::command(cmd.as_std());
         cmd
     }
 

@@ -103,7 +103,10 @@ impl KubeSettings {
     pub async fn client(&self) -> Result<Client, Error> {
         let config = self.config().await?;
         let _ = SERVER.set(config.cluster_url.to_string());
-        Client::try_from(config).map_err(cluster_error)
+        let builder = kube::client::ClientBuilder::try_from(config).map_err(cluster_error)?;
+        // --debug: each write request on stderr.
+        let log = tower::util::MapRequestLayer::new(crate::debug::request::<kube::client::Body>);
+        Ok(builder.with_layer(&log).build())
     }
 }
 

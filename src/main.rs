@@ -5,7 +5,11 @@ mod chart_history;
 mod chart_select;
 mod cli;
 mod cluster;
+mod color;
+#[cfg(test)]
+mod completion_yaml;
 mod component;
+mod debug;
 mod error;
 mod execute;
 mod facts;
@@ -46,6 +50,8 @@ fn main() {
             });
         }
     };
+    color::init(cli.global.no_color);
+    debug::enable(cli.global.debug);
     if let Command::Completion { shell } = cli.command {
         clap_complete::generate(
             shell,
@@ -63,7 +69,7 @@ fn main() {
     let code = match runtime.block_on(app::run(cli)) {
         Ok(()) => exit::OK,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("{} {e}", color::err("Error:", color::Colour::Red));
             e.exit_code()
         }
     };

@@ -1,11 +1,17 @@
 //! `status`: what runs, what Helm says about it, and any upgrade in progress.
 
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
 use serde::Serialize;
 
+use crate::cluster::api_error;
+use crate::color::{self, Colour};
 use crate::error::Error;
 use crate::facts::{Facts, Release};
 use crate::gather::Context;
-use crate::state::{self, Progress};
+use crate::lock;
+use crate::state::{self, DeploymentPhase, HopPhase, Progress};
 use crate::version::{image_tag, MilvusVersion};
 
 #[derive(Debug, Serialize)]
@@ -28,6 +34,109 @@ pub struct Report {
     pub drift: Vec<String>,
     pub components: Vec<ComponentStatus>,
     pub upgrade: Option<Progress>,
+    /// The upgrade lock (Lease `<release>-milvus-upgrade-lock`), if held.
+    pub lock: Option<LockStatus>,
+    /// What to do next: resume, roll back, wait for the lock holder.
+    pub next_steps: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LockStatus {
+    pub name: String,
+    pub holder: String,
+    pub acquired: Option<String>,
+    pub renewed: Option<String>,
+    pub lease_seconds: i32,
+    /// Not renewed within the lease: its run is gone; the next upgrade takes it over.
+    pub expired: bool,
+}
+
+async fn lock_status(ctx: &Context, release: &str) -> Result<Option<LockStatus>, Error> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let name = lock::lock_name(release);
+    let Some(lease) = api.get_opt(&name).await.map_err(api_error)? else {
+        return Ok(None);
+    };
+    let spec = lease.spec.unwrap_or_default();
+    let lease_seconds = spec.lease_duration_seconds.unwrap_or(lock::LEASE_SECONDS);
+    let expired = spec
+        .renew_time
+        .as_ref()
+        .is_none_or(|t| Timestamp::now().as_second() > t.0.as_second() + i64::from(lease_seconds));
+    Ok(Some(LockStatus {
+        name,
+        holder: spec.holder_identity.unwrap_or_default(),
+        acquired: spec.acquire_time.map(|t| t.0.to_string()),
+        renewed: spec.renew_time.map(|t| t.0.to_string()),
+        lease_seconds,
+        expired,
+    }))
+}
+
+/// How to go on from here: wait, resume, or undo by hand.
+pub fn next_steps(
+    release: &str,
+    namespace: &str,
+    upgrade: Option<&Progress>,
+    lock: Option<&LockStatus>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let live = lock.filter(|l| !l.expired);
+    if let Some(l) = live {
+        out.push(format!(
+            "an upgrade run holds the lock (lease {}, holder {}, renewed {}): let it finish; if that run is dead, `--take-over` or wait {}s for the lease to expire",
+            l.name,
+            l.holder,
+            l.renewed.as_deref().unwrap_or("never"),
+            l.lease_seconds
+        ));
+    } else if let Some(l) = lock {
+        out.push(format!(
+            "the lock {} of {} expired (its run is gone); the next upgrade takes it over",
+            l.name, l.holder
+        ));
+    }
+    let Some(p) = upgrade else {
+        return out;
+    };
+    if live.is_none() {
+        out.push(format!(
+            "resume: helm milvus-upgrade -n {namespace} {release} --to {} (picks up where it stopped, patches nothing twice)",
+            p.to
+        ));
+    }
+    if p.hops
+        .iter()
+        .any(|h| h.path == "migrate" && h.phase != HopPhase::Pending)
+    {
+        out.push(format!(
+            "or undo the meta migration: helm milvus-upgrade -n {namespace} rollback {release} (restores the meta backup, the old chart, images and replicas)"
+        ));
+        return out;
+    }
+    let mut undo = Vec::new();
+    for h in p.hops.iter().filter(|h| h.phase != HopPhase::Pending) {
+        if let Some(rev) = h.revision_before {
+            undo.push(format!("helm rollback -n {namespace} {release} {rev}"));
+        }
+    }
+    for (name, d) in &p.deployments {
+        if matches!(d.phase, DeploymentPhase::Patched | DeploymentPhase::Done) {
+            undo.push(format!(
+                "kubectl -n {namespace} set image deployment/{name} {}={}",
+                d.container, d.image
+            ));
+        }
+    }
+    if !undo.is_empty() {
+        out.push(format!(
+            "or roll back by hand (previous images and revisions recorded in configmap/{}): {}; then `kubectl -n {namespace} delete configmap {}`",
+            state::state_name(release),
+            undo.join("; "),
+            state::state_name(release)
+        ));
+    }
+    out
 }
 
 pub async fn report(
@@ -53,7 +162,10 @@ pub async fn report(
             },
         })
         .collect();
-    let upgrade = state::load(&ctx.client, &ctx.namespace, &facts.release.name).await?;
+    let release = &facts.release.name;
+    let upgrade = state::load(&ctx.client, &ctx.namespace, release).await?;
+    let lock = lock_status(ctx, release).await?;
+    let next_steps = next_steps(release, &ctx.namespace, upgrade.as_ref(), lock.as_ref());
     Ok(Report {
         schema: "helm-milvus-upgrade/status/v1",
         release: facts.release.clone(),
@@ -63,6 +175,8 @@ pub async fn report(
         drift: drift(facts, running),
         components,
         upgrade,
+        lock,
+        next_steps,
     })
 }
 
@@ -136,13 +250,20 @@ pub fn text(r: &Report) -> String {
             c.component,
             c.image,
             format!("{}/{}", c.ready, c.desired),
-            c.rollout
+            color::out(
+                c.rollout,
+                match c.rollout {
+                    "complete" => Colour::Green,
+                    "failed" => Colour::Red,
+                    _ => Colour::Yellow,
+                }
+            )
         );
     }
     if !r.drift.is_empty() {
         let _ = writeln!(out, "\nDrift:");
         for d in &r.drift {
-            let _ = writeln!(out, "  ! {d}");
+            let _ = writeln!(out, "  {} {d}", color::out("!", Colour::Yellow));
         }
     }
     match &r.upgrade {
@@ -153,5 +274,105 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(out, "\nNo upgrade in progress.");
         }
     }
+    if let Some(l) = &r.lock {
+        let state = if l.expired { "expired" } else { "held" };
+        let _ = writeln!(
+            out,
+            "Lock {} {} by {} (acquired {}, renewed {}, lease {}s)",
+            l.name,
+            color::out(
+                state,
+                if l.expired {
+                    Colour::Yellow
+                } else {
+                    Colour::Bold
+                }
+            ),
+            l.holder,
+            l.acquired.as_deref().unwrap_or("?"),
+            l.renewed.as_deref().unwrap_or("never"),
+            l.lease_seconds
+        );
+    }
+    if !r.next_steps.is_empty() {
+        let _ = writeln!(out, "\nNext:");
+        for step in &r.next_steps {
+            let _ = writeln!(out, "  - {step}");
+        }
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{DeploymentRecord, HopRecord};
+
+    fn progress() -> Progress {
+        Progress {
+            schema: state::SCHEMA.into(),
+            release: "r".into(),
+            from: "2.2.5".into(),
+            to: "2.4.9".into(),
+            hops: vec![HopRecord {
+                path: "rolling".into(),
+                to: "2.4.9".into(),
+                phase: HopPhase::Running,
+                revision_before: None,
+                step: None,
+            }],
+            deployments: [
+                ("r-milvus-rootcoord", DeploymentPhase::Done),
+                ("r-milvus-proxy", DeploymentPhase::Pending),
+            ]
+            .into_iter()
+            .map(|(name, phase)| {
+                let record = DeploymentRecord {
+                    container: "rootcoord".into(),
+                    image: "milvusdb/milvus:v2.2.5".into(),
+                    replicas: 1,
+                    strategy: "RollingUpdate".into(),
+                    min_ready_seconds: 0,
+                    phase,
+                };
+                (name.to_string(), record)
+            })
+            .collect(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn lock(expired: bool) -> LockStatus {
+        LockStatus {
+            name: "r-milvus-upgrade-lock".into(),
+            holder: "host/1".into(),
+            acquired: None,
+            renewed: None,
+            lease_seconds: 30,
+            expired,
+        }
+    }
+
+    #[test]
+    fn interrupted_upgrade_says_how_to_resume_and_undo() {
+        let steps = next_steps("r", "ns", Some(&progress()), None);
+        assert!(steps[0].starts_with("resume: helm milvus-upgrade -n ns r --to 2.4.9"));
+        assert!(steps[1].contains(
+            "kubectl -n ns set image deployment/r-milvus-rootcoord rootcoord=milvusdb/milvus:v2.2.5"
+        ));
+        assert!(
+            !steps[1].contains("r-milvus-proxy"),
+            "pending ones need no undo"
+        );
+    }
+
+    #[test]
+    fn a_live_lock_means_wait_an_expired_one_is_taken_over() {
+        let live = next_steps("r", "ns", Some(&progress()), Some(&lock(false)));
+        assert!(live[0].contains("holds the lock"));
+        assert!(!live.iter().any(|s| s.starts_with("resume")));
+        let dead = next_steps("r", "ns", None, Some(&lock(true)));
+        assert!(dead[0].contains("expired"));
+        assert!(next_steps("r", "ns", None, None).is_empty());
+    }
 }
