@@ -494,3 +494,43 @@ fn a_target_that_never_comes_up_is_rolled_back_to_the_old_chart_and_meta() {
     let status = run_plugin(helm, &ns, &["status", "mb", "-o", "json"]);
     assert_eq!(status.json()["upgrade"], Value::Null);
 }
+
+/// SIGKILL as soon as the plugin creates pod `pod`, then the same command again.
+fn killed_once_pod_created(release: &str, pod: &str) {
+    let helm = Helm::V3;
+    let ns = TestNs::new("mig-kill-pod");
+    install(helm, &ns, release);
+    let mark = audit::mark();
+    let mut child = support::plugin_cmd(helm, &ns)
+        .args(migrate_args(release, "2.2.0"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (ns_name, pod_name) = (ns.name().to_string(), pod.to_string());
+    mark.wait_for(Duration::from_secs(60), move |e| {
+        !e.clone()
+            .in_namespace(&ns_name)
+            .by_user_agent(PLUGIN_USER_AGENT)
+            .verb("create")
+            .resource("pods")
+            .named(&pod_name)
+            .is_empty()
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    let out = run_plugin(helm, &ns, &migrate_args(release, "2.2.0"));
+    out.assert_code(0);
+    expect_layout(&ns, release, &SEPARATE, "milvusdb/milvus:v2.2.0");
+    assert_helm_describes(helm, &ns, release, "3.3.6", "2.2.0");
+}
+
+#[test]
+fn killed_during_backup_resumes() {
+    killed_once_pod_created("mb", "milvus-meta-migration-backup-mb");
+}
+
+#[test]
+fn killed_during_migrate_resumes() {
+    killed_once_pod_created("mm", "milvus-meta-migration-mm");
+}
