@@ -13,6 +13,7 @@ use crate::cli::{GlobalArgs, Output, UpgradeArgs};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::gather::Context;
+use crate::helm_sync;
 use crate::lock::Lock;
 use crate::plan::{Path, Plan};
 use crate::progress::Reporter;
@@ -152,6 +153,7 @@ fn resume_or_start(existing: Option<Progress>, plan: &Plan) -> Result<Progress, 
 
 async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(), Error> {
     run.save().await?;
+    let mut prepared = None;
     for (i, hop) in plan.hops.iter().enumerate() {
         if run.progress.hops[i].phase == HopPhase::Done {
             continue;
@@ -169,7 +171,17 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
         ));
         run.progress.hops[i].phase = HopPhase::Running;
         run.save().await?;
+        let (ctx, facts) = (run.ctx, run.facts);
         match hop.path {
+            // The Helm sync's checks need no finished rollout: they run meanwhile.
+            Path::Rolling if sync_helm && i + 1 == plan.hops.len() => {
+                let (rolled, checked) = tokio::join!(
+                    crate::rolling::run(run, hop),
+                    helm_sync::prepare(ctx, facts, plan)
+                );
+                rolled?;
+                prepared = Some(checked);
+            }
             Path::Rolling => crate::rolling::run(run, hop).await?,
             Path::Helm => crate::helm_hop::run(run, hop, i).await?,
             Path::Migrate => crate::migrate::run(run, hop, i).await?,
@@ -178,7 +190,12 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
         run.save().await?;
     }
     if sync_helm {
-        match crate::helm_sync::run(run, plan).await {
+        let sync = match prepared {
+            Some(Ok(ready)) => helm_sync::apply(run.ctx, ready, plan).await,
+            Some(Err(sync)) => sync,
+            None => helm_sync::run(run.ctx, run.facts, plan).await,
+        };
+        match sync {
             crate::helm_sync::Sync::Done(what) => run.reporter.line(&what),
             crate::helm_sync::Sync::Manual { command, why } => run.reporter.line(&format!(
                 "the Helm release still names the old image tag ({why}); make it match what runs with:\n  {command}"

@@ -8,9 +8,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+
 use crate::component::Component;
 use crate::error::Error;
-use crate::execute::Run;
+use crate::facts::Facts;
+use crate::gather::Context;
 use crate::plan::Plan;
 
 /// What became of the sync.
@@ -24,10 +28,10 @@ pub enum Sync {
     },
 }
 
-pub fn sync_args(run: &Run<'_>, plan: &Plan) -> Option<Vec<String>> {
-    let (_, chart_version) = run.facts.release.chart_name_version();
+pub fn sync_args(facts: &Facts, plan: &Plan) -> Option<Vec<String>> {
+    let (_, chart_version) = facts.release.chart_name_version();
     let chart_version = chart_version?;
-    let index = &run.facts.index;
+    let index = &facts.index;
     let mut entries: Vec<_> = index
         .charts
         .iter()
@@ -50,43 +54,65 @@ pub fn sync_args(run: &Run<'_>, plan: &Plan) -> Option<Vec<String>> {
     Some(args)
 }
 
-pub async fn run(run: &Run<'_>, plan: &Plan) -> Sync {
-    let Some(args) = sync_args(run, plan) else {
-        return Sync::Manual {
+/// A sync whose safety is known: `helm upgrade` with these arguments restarts nothing.
+pub struct Prepared {
+    args: Vec<String>,
+}
+
+/// Everything that can be decided while the last Deployment still rolls: the
+/// command, whether Helm already says the tag, and whether Helm would render
+/// other pod templates than the ones the rollout leaves. `Err` is the final word.
+pub async fn prepare(ctx: &Context, facts: &Facts, plan: &Plan) -> Result<Prepared, Sync> {
+    let Some(args) = sync_args(facts, plan) else {
+        return Err(Sync::Manual {
             command: format!("helm upgrade {} <repo>/milvus --version <chart> --reuse-values --set image.all.tag={}", plan.release, plan.to.image_tag()),
-            why: format!("chart {} is in no configured repository", run.facts.release.chart),
-        };
+            why: format!("chart {} is in no configured repository", facts.release.chart),
+        });
     };
-    let command = format!("helm {} --namespace {}", args.join(" "), run.ctx.namespace);
+    let command = format!("helm {} --namespace {}", args.join(" "), ctx.namespace);
     // A resumed run whose sync already happened (killed after helm wrote it): no
     // second revision.
     let tag = plan.to.image_tag();
-    if let Ok(values) = run.ctx.helm.values(&plan.release).await {
+    if let Ok(values) = ctx.helm.values(&plan.release).await {
         if values.image_tag.as_deref() == Some(tag.as_str()) {
-            return Sync::Done(format!("helm release already says image.all.tag={tag}"));
+            return Err(Sync::Done(format!(
+                "helm release already says image.all.tag={tag}"
+            )));
         }
     }
-    match would_restart(run, &args).await {
-        Ok(None) => {}
-        Ok(Some(why)) => return Sync::Manual { command, why },
-        Err(e) => {
-            return Sync::Manual {
-                command,
-                why: format!("could not render the chart to check: {e}"),
-            }
-        }
+    let image = plan
+        .hops
+        .last()
+        .map(|h| h.image.as_str())
+        .unwrap_or_default();
+    match would_restart(ctx, facts, &args, image).await {
+        Ok(None) => Ok(Prepared { args }),
+        Ok(Some(why)) => Err(Sync::Manual { command, why }),
+        Err(e) => Err(Sync::Manual {
+            command,
+            why: format!("could not render the chart to check: {e}"),
+        }),
     }
-    let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
-    full.extend(run.ctx.helm.write_args.iter().map(String::as_str));
-    match run.ctx.helm.run(&full).await {
+}
+
+/// Runs the prepared `helm upgrade`.
+pub async fn apply(ctx: &Context, prepared: Prepared, plan: &Plan) -> Sync {
+    let mut full: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
+    full.extend(ctx.helm.write_args.iter().map(String::as_str));
+    match ctx.helm.run(&full).await {
         Ok(_) => Sync::Done(format!(
             "helm release now says image.all.tag={} (no pod restarted; config and strategy are the chart's again)",
             plan.to.image_tag()
         )),
-        Err(e) => Sync::Manual {
-            command,
-            why: e.to_string(),
-        },
+        Err(e) => Sync::Manual { command: format!("helm {} --namespace {}", prepared.args.join(" "), ctx.namespace), why: e.to_string() },
+    }
+}
+
+/// `prepare` then `apply`, one after the other.
+pub async fn run(ctx: &Context, facts: &Facts, plan: &Plan) -> Sync {
+    match prepare(ctx, facts, plan).await {
+        Ok(prepared) => apply(ctx, prepared, plan).await,
+        Err(sync) => sync,
     }
 }
 
@@ -97,17 +123,25 @@ struct DryRun {
 }
 
 /// Renders the upgrade with `--dry-run` and compares each Milvus pod template
-/// with the live one; `Some(reason)` when Helm would restart pods.
-async fn would_restart(run: &Run<'_>, args: &[String]) -> Result<Option<String>, Error> {
+/// with the live one as the rollout leaves it (the Milvus container on
+/// `image`); `Some(reason)` when Helm would restart pods.
+async fn would_restart(
+    ctx: &Context,
+    facts: &Facts,
+    args: &[String],
+    image: &str,
+) -> Result<Option<String>, Error> {
     let mut dry: Vec<&str> = args.iter().map(String::as_str).collect();
     dry.extend(["--dry-run", "-o", "json"]);
-    let out = run.ctx.helm.run(&dry).await?;
+    let out = ctx.helm.run(&dry).await?;
     let parsed: DryRun = serde_json::from_str(&out).map_err(|e| Error::Failed(e.to_string()))?;
-    let rendered = rendered_templates(&parsed.manifest);
-    let live = run.deployments();
-    for (name, template) in rendered {
+    let live: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    for (name, template) in rendered_templates(&parsed.manifest) {
         let current = live.get(&name).await.map_err(crate::cluster::api_error)?;
-        let current = serde_json::to_value(&current.spec.template).unwrap_or(Value::Null);
+        let mut current = serde_json::to_value(&current.spec.template).unwrap_or(Value::Null);
+        if let Some(w) = facts.workloads.iter().find(|w| w.name == name) {
+            set_image(&mut current, &w.container, image);
+        }
         if let Some(field) = template_difference(&template, &current) {
             return Ok(Some(format!(
                 "helm would change {field} of deployment/{name}, restarting its pods"
@@ -115,6 +149,18 @@ async fn would_restart(run: &Run<'_>, args: &[String]) -> Result<Option<String>,
         }
     }
     Ok(None)
+}
+
+/// The pod template as it is once `container` runs `image`.
+fn set_image(template: &mut Value, container: &str, image: &str) {
+    if let Some(containers) = template
+        .pointer_mut("/spec/containers")
+        .and_then(Value::as_array_mut)
+    {
+        for c in containers.iter_mut().filter(|c| c["name"] == container) {
+            c["image"] = Value::String(image.to_string());
+        }
+    }
 }
 
 /// Milvus Deployments' pod templates in a rendered manifest, by name.
