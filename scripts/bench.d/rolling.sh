@@ -80,7 +80,7 @@ echo "| rolling: overhead beyond the mandated waits | ${overhead} s | target < 1
 echo "| rolling: plugin overhead without the final helm sync | ${core} s | < 1.5 s: ${met}; = ${before} s before the first patch (helm list/get values/search, reads, access review) + ${rolling} s while rolling (patches, watch latency, controller + pod creation) |"
 echo "| rolling: the cluster's part, per rollout | ${CLUSTER_MS} ms | plugin's patch → the controller's last status update, minus the ready delay: ReplicaSet, pod, stand-in, status (audit log) |"
 echo "| rolling: the plugin's reaction, per rollout | ${REACT_MS} ms | Deployment rolled out (controller's status update) → the plugin's next patch: watch event, progress saved; ${REACT_SUM_MS} ms over 7 hand-overs |"
-echo "| rolling: final helm sync | ${sync} s | a \`helm upgrade --dry-run\` render check, then \`helm upgrade --reuse-values --set image.all.tag=…\` so Helm names what runs (helm's own time) |"
+echo "| rolling: final helm sync | ${sync} s | after the last rollout: \`helm upgrade --reuse-values --set image.all.tag=…\` so Helm names what runs (helm's own time; its \`--dry-run\` render check runs during the last rollout) |"
 echo "| rolling: API requests by the plugin | ${REQ} | $(calc "$REQ / 8" 1) per Deployment; + ${HELM_REQ} by the helm it runs |"
 first_req=$REQ first_wall=$WALL first_renew=$RENEWALS
 
