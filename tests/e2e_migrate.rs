@@ -534,3 +534,30 @@ fn killed_during_backup_resumes() {
 fn killed_during_migrate_resumes() {
     killed_once_pod_created("mm", "milvus-meta-migration-mm");
 }
+
+/// 2.1.4 → 2.6.1: the meta migration lands on 2.5.16 with mixcoord, then the helm hop to 2.6.
+#[test]
+fn migrates_2_1_4_through_2_5_16_to_2_6() {
+    let helm = Helm::V3;
+    let ns = TestNs::new("mig26");
+    install(helm, &ns, "m26");
+    let out = run_plugin(helm, &ns, &migrate_args("m26", "2.6.1"));
+    out.assert_code(0);
+    let components: Vec<String> = layout(&ns, "m26").into_keys().collect();
+    assert_eq!(
+        components,
+        [
+            "attu",
+            "datanode",
+            "mixcoord",
+            "proxy",
+            "querynode",
+            "streamingnode"
+        ]
+    );
+    assert!(layout(&ns, "m26")
+        .iter()
+        .filter(|(c, _)| *c != "attu")
+        .all(|(_, (_, image))| image == "milvusdb/milvus:v2.6.1"));
+    assert_helm_describes(helm, &ns, "m26", "5.0.2", "2.6.1");
+}
