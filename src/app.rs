@@ -2,32 +2,37 @@
 
 use serde_json::json;
 
-use crate::cli::{Cli, Command, GlobalArgs, Output, StatusArgs, UpgradeArgs, VersionsArgs};
-use crate::cluster;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use crate::cli::{
+    Cli, Command, GlobalArgs, Output, RollbackArgs, StatusArgs, UpgradeArgs, VersionsArgs,
+};
 use crate::error::{Error, PlanError};
-use crate::facts::Facts;
-use crate::gather::Context;
-use crate::helm::Helm;
-use crate::kube_config::KubeSettings;
-use crate::plan::{self, Options, PathChoice, Plan};
-use crate::preflight::{self, Check};
-use crate::render;
-use crate::version::MilvusVersion;
+use crate::exec::migrate::rollback::{undo, Undo};
+use crate::exec::runner;
+use crate::planner::facts::Facts;
+use crate::planner::plan::{self, Options, PathChoice, Plan};
+use crate::planner::preflight::{self, Check};
+use crate::planner::version::MilvusVersion;
+use crate::ui::plan_text;
+use crate::ui::progress::Reporter;
+use crate::world::cluster;
+use crate::world::gather::Context;
+use crate::world::helm::Helm;
+use crate::world::kube_config::KubeSettings;
 
 pub async fn run(cli: Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Upgrade(args) => upgrade(&cli.global, args).await,
         Command::Versions(args) => versions(&cli.global, args).await,
         Command::Status(args) => status(&cli.global, args).await,
-        Command::Rollback(args) => crate::migrate::rollback::command(&cli.global, args).await,
+        Command::Rollback(args) => rollback(&cli.global, args).await,
         Command::Completion { .. } => Ok(()),
     }
 }
 
-pub(crate) async fn context(
-    global: &GlobalArgs,
-    write_args: Vec<String>,
-) -> Result<Context, Error> {
+async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
     let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());
@@ -100,7 +105,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let ctx = context(global, args.run.helm_args.clone()).await?;
     // Progress recorded toward this target: plan from where that run started, so
     // a run killed after the last patch (or during the final helm sync) finishes.
-    if let Some(p) = crate::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
+    if let Some(p) = crate::exec::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
         if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
             options.resume_from = p.from.parse().ok();
         }
@@ -110,7 +115,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     match global.output {
         Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),
         Output::Json => {}
-        Output::Text => print!("{}", render::plan_text(&plan, &facts, &checks)),
+        Output::Text => print!("{}", plan_text::plan_text(&plan, &facts, &checks)),
     }
     let failed: Vec<&str> = checks
         .iter()
@@ -126,7 +131,85 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
-    crate::execute::run(&ctx, &facts, &plan, args, global).await
+    confirm(args)?;
+    let events = Box::new(Reporter::new(!global.no_color, false));
+    let outcome = runner::run(&ctx, &facts, &plan, &args.settings(), events).await?;
+    report(
+        global,
+        &plan,
+        outcome.elapsed,
+        outcome.result.as_ref().err(),
+    );
+    outcome.result
+}
+
+fn confirm(args: &UpgradeArgs) -> Result<(), Error> {
+    if args.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "stdin is not a terminal: pass --yes to upgrade without the confirmation prompt".into(),
+        ));
+    }
+    eprint!("Proceed with this upgrade? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    match answer.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err(Error::Usage("not confirmed: nothing was changed".into())),
+    }
+}
+
+fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Error>) {
+    let seconds = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
+    match global.output {
+        Output::Json => {
+            let outcome = match error {
+                None => "upgraded",
+                Some(Error::RolledBack(_)) => "rolled_back",
+                Some(Error::Interrupted) => "interrupted",
+                Some(_) => "failed",
+            };
+            let body = json!({"schema": "helm-milvus-upgrade/result/v1", "release": plan.release, "from": plan.from, "to": plan.to, "outcome": outcome, "error": error.map(ToString::to_string), "seconds": seconds, "plan": plan});
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
+        }
+        Output::Text if error.is_none() => println!(
+            "\nUpgraded {} to Milvus {} in {seconds}s.",
+            plan.release, plan.to
+        ),
+        Output::Text => {}
+    }
+}
+
+/// `helm milvus-upgrade rollback RELEASE`.
+async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error> {
+    let ctx = context(global, args.run.helm_args.clone()).await?;
+    let events = Box::new(Reporter::new(!global.no_color, false));
+    let summary = match undo(&ctx, &args.release, &args.settings(), events).await? {
+        Undo::RolledBack(summary) => summary,
+        Undo::NothingRecorded => {
+            println!(
+                "Nothing to roll back: release {} has no recorded upgrade (configmap/{} does not exist).",
+                args.release,
+                crate::exec::state::state_name(&args.release)
+            );
+            return Ok(());
+        }
+    };
+    match global.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"schema": "helm-milvus-upgrade/rollback/v1", "release": args.release, "outcome": "rolled_back", "summary": summary}))
+                .unwrap_or_default()
+        ),
+        Output::Text => println!("{summary}"),
+    }
+    Ok(())
 }
 
 async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error> {
@@ -168,13 +251,16 @@ async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error>
     let running = facts.as_ref().and_then(|f| plan::current_version(f).ok());
     match global.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&json!({"schema": "helm-milvus-upgrade/versions/v1", "release": args.release, "running": running, "charts": rows})).unwrap_or_default()),
-        Output::Text => print!("{}", render::versions_text(&rows, running.as_ref())),
+        Output::Text => print!("{}", plan_text::versions_text(&rows, running.as_ref())),
     }
     Ok(())
 }
 
 /// The plan that ends on this chart; a rolling plan uses no chart at all.
-fn plan_to_chart(facts: &Facts, chart: &crate::facts::ChartEntry) -> Result<Plan, PlanError> {
+fn plan_to_chart(
+    facts: &Facts,
+    chart: &crate::planner::facts::ChartEntry,
+) -> Result<Plan, PlanError> {
     let pinned = Options {
         chart_version: Some(chart.chart_version.clone()),
         repo: Some(chart.repo.clone()),
@@ -200,13 +286,13 @@ async fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<(), Error> {
     let ctx = context(global, Vec::new()).await?;
     let facts = ctx.facts(&args.release).await?;
     let running = plan::current_version(&facts).ok();
-    let report = crate::status::report(&ctx, &facts, running.as_ref()).await?;
+    let report = crate::exec::status::report(&ctx, &facts, running.as_ref()).await?;
     match global.output {
         Output::Json => println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Output::Text => print!("{}", crate::status::text(&report)),
+        Output::Text => print!("{}", crate::ui::status::text(&report)),
     }
     Ok(())
 }

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::plan::PathChoice;
+use crate::exec::migrate::settings::{
+    MigrationSettings, DEFAULT_BACKUP_SIZE, DEFAULT_MIGRATION_IMAGE,
+};
+use crate::exec::run::Settings;
+use crate::planner::plan::PathChoice;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -112,7 +116,7 @@ pub enum Command {
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
     /// Undo a recorded meta migration: restore the meta backup, the old chart, images and replicas
-    Rollback(crate::migrate::RollbackArgs),
+    Rollback(RollbackArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion {
@@ -170,7 +174,7 @@ pub struct UpgradeArgs {
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
-    pub migration: crate::migrate::MigrationArgs,
+    pub migration: MigrationArgs,
 }
 
 /// How a command that writes runs: shared by `upgrade` and `rollback`.
@@ -205,23 +209,93 @@ pub struct StatusArgs {
     pub release: String,
 }
 
-/// `600`, `600s`, `15m`, `1h`.
+/// `600` (seconds), `600s`, `15m`, `1h30m`: humantime's format, bare numbers as seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 600s, 15m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("'{text}' is not a duration like 600s, 15m or 1h")),
+    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse().map(Duration::from_secs).ok()
+    } else {
+        humantime::parse_duration(text).ok()
     };
-    Ok(Duration::from_secs(seconds))
+    parsed.ok_or_else(|| format!("'{text}' is not a duration like 600s, 15m or 1h"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrationArgs {
+    /// Image of the meta backup/migration/rollback pods
+    #[arg(long, default_value = DEFAULT_MIGRATION_IMAGE, env = "HELM_MILVUS_UPGRADE_MIGRATION_IMAGE")]
+    pub migration_image: String,
+    /// Size of the PVC holding the meta backup
+    #[arg(long, default_value = DEFAULT_BACKUP_SIZE, env = "HELM_MILVUS_UPGRADE_BACKUP_SIZE")]
+    pub backup_size: String,
+    /// Storage class of the backup PVC (default: the cluster's default class)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_STORAGE_CLASS")]
+    pub storage_class: Option<String>,
+    /// etcd endpoints for the migration pods, host:port (default: the release's etcd Service, else externalEtcd.endpoints)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "HELM_MILVUS_UPGRADE_ETCD_ENDPOINTS"
+    )]
+    pub etcd_endpoints: Vec<String>,
+    /// etcd root path of the Milvus meta (default: the release's etcd.rootPath, else by-dev)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_ROOT_PATH")]
+    pub root_path: Option<String>,
+    /// Wait this long after the last Milvus pod is gone for etcd sessions to expire (default: the release's common.session.ttl, else 30s)
+    #[arg(long, value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_SESSION_WAIT")]
+    pub session_wait: Option<Duration>,
+    /// Keep the migration pods after the migration (for their logs)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_KEEP_MIGRATION_PODS")]
+    pub keep_migration_pods: bool,
+}
+
+impl MigrationArgs {
+    pub fn settings(&self) -> MigrationSettings {
+        MigrationSettings {
+            migration_image: self.migration_image.clone(),
+            backup_size: self.backup_size.clone(),
+            storage_class: self.storage_class.clone(),
+            etcd_endpoints: self.etcd_endpoints.clone(),
+            root_path: self.root_path.clone(),
+            session_wait: self.session_wait,
+            keep_migration_pods: self.keep_migration_pods,
+        }
+    }
+}
+
+/// `helm milvus-upgrade rollback RELEASE`: undoes a recorded meta migration.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The Helm release name
+    pub release: String,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub migration: MigrationArgs,
+}
+
+impl RollbackArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            timeout: self.run.timeout,
+            take_over: self.run.take_over,
+            migration: self.migration.settings(),
+            ..Settings::default()
+        }
+    }
+}
+
+impl UpgradeArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            timeout: self.run.timeout,
+            take_over: self.run.take_over,
+            no_rollback: self.no_rollback,
+            min_ready_seconds: self.min_ready_seconds,
+            parallel_nodes: self.parallel_nodes,
+            migration: self.migration.settings(),
+        }
+    }
 }
 
 const SUBCOMMANDS: [&str; 6] = [
@@ -278,6 +352,12 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn parse(line: &str) -> Command {
+        Cli::try_parse_from(with_default_subcommand(argv(line)))
+            .unwrap()
+            .command
+    }
+
     #[test]
     fn release_first_means_upgrade() {
         assert_eq!(
@@ -315,9 +395,38 @@ mod tests {
     }
 
     #[test]
+    fn migration_flags_on_upgrade_and_rollback() {
+        let Command::Upgrade(u) = parse(
+            "x rel --to 2.2.0 --session-wait 0s --backup-size 5Gi --storage-class fast --etcd-endpoints a:2379,b:2379 --root-path my-root --migration-image m:v1 --keep-migration-pods",
+        ) else {
+            panic!("not upgrade")
+        };
+        let m = u.settings().migration;
+        assert_eq!(m.session_wait, Some(Duration::ZERO));
+        assert_eq!(m.backup_size, "5Gi");
+        assert_eq!(m.storage_class.as_deref(), Some("fast"));
+        assert_eq!(m.etcd_endpoints, ["a:2379", "b:2379"]);
+        assert_eq!(m.root_path.as_deref(), Some("my-root"));
+        assert_eq!(m.migration_image, "m:v1");
+        assert!(m.keep_migration_pods);
+        let Command::Upgrade(u) = parse("x rel --to 2.2.0") else {
+            panic!("not upgrade")
+        };
+        assert_eq!(u.migration.migration_image, DEFAULT_MIGRATION_IMAGE);
+        assert_eq!(u.migration.session_wait, None);
+        let Command::Rollback(r) = parse("x rollback rel --session-wait 5s --timeout 60s") else {
+            panic!("not rollback")
+        };
+        assert_eq!(r.release, "rel");
+        assert_eq!(r.settings().timeout, Duration::from_secs(60));
+        assert_eq!(r.migration.session_wait, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("soon").is_err());
     }
 }

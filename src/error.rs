@@ -1,7 +1,10 @@
-//! Errors as types; the edge (main) turns them into messages and exit codes.
+//! The errors a command can end with, as types: the planner's `PlanError` plus what
+//! the world (helm, the API server) and the executors answer. Each carries what its
+//! message needs (no globals are read while formatting); `main` prints the message
+//! and exits with `Error::exit_code`. Depends only on `planner`.
 
-use crate::plan::Path;
-use crate::version::VersionParseError;
+pub use crate::planner::error::PlanError;
+use crate::planner::version::VersionParseError;
 
 /// Exit codes, documented in README.md.
 pub mod exit {
@@ -15,53 +18,6 @@ pub mod exit {
     pub const ROLLED_BACK: i32 = 8;
     pub const FAILED: i32 = 9;
     pub const INTERRUPTED: i32 = 130;
-}
-
-/// Why no plan can be made.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PlanError {
-    #[error("release '{release}' uses chart '{chart}', not the Milvus chart; this plugin only upgrades releases of the milvus chart")]
-    NotMilvus { release: String, chart: String },
-    #[error("release '{release}' has no Milvus Deployments (looked for labels app.kubernetes.io/instance={release}, app.kubernetes.io/name=milvus); check the namespace (-n) or that the release is installed")]
-    NoDeployments { release: String },
-    #[error(
-        "cannot read a Milvus version from image '{image}'; pass --image or set image.all.tag"
-    )]
-    UnreadableImage { image: String },
-    #[error("the release already runs {version}: nothing to upgrade")]
-    SameVersion { version: String },
-    #[error("{to} is older than the running {from}: downgrades across versions break index formats; pass --allow-downgrade if you are sure")]
-    Downgrade { from: String, to: String },
-    #[error("cannot upgrade from {from}: {reason}")]
-    CannotUpgradeFrom { from: String, reason: String },
-    #[error("{target} is not a Milvus version any chart ships{}; run `helm milvus-upgrade versions` to list them (after `helm repo update`)", nearest_hint(.nearest))]
-    UnknownTarget {
-        target: String,
-        nearest: Vec<String>,
-    },
-    #[error("the {path} path cannot do this hop: {reason}")]
-    PathNotPossible { path: Path, reason: String },
-    #[error("no Milvus chart repository is configured; run `helm repo add zilliztech {} && helm repo update`", crate::facts::Repo::CURRENT_URL)]
-    NoChartRepository,
-    #[error(
-        "repository '{repo}' has no milvus chart; check `helm repo list`, or leave --repo out"
-    )]
-    RepoHasNoMilvus { repo: String },
-    #[error("repository '{repo}' is the archived milvus-io repository (charts up to 4.0.31) and has no chart for {target}; run `helm repo add zilliztech {} && helm repo update`, then try again", crate::facts::Repo::CURRENT_URL)]
-    ArchivedRepository { repo: String, target: String },
-    #[error("no chart in the configured repositories carries Milvus {target}; run `helm repo update`, or pick a version from `helm milvus-upgrade versions`")]
-    NoChartForTarget { target: String },
-    #[error("chart {chart_version} ships Milvus {app_version}, not {target}: {hint}")]
-    ChartDoesNotCarryTarget {
-        chart_version: String,
-        app_version: String,
-        target: String,
-        hint: String,
-    },
-    #[error("--chart-version {chart_version} has no use: the last hop is {path} and uses no chart; add --path helm to upgrade through that chart")]
-    ChartVersionUnused { chart_version: String, path: Path },
-    #[error("chart version {chart_version} is in no configured repository; run `helm repo update` or check `helm milvus-upgrade versions`")]
-    ChartVersionNotFound { chart_version: String },
 }
 
 /// What to do about the usual ways a helm command fails.
@@ -92,33 +48,23 @@ fn elsewhere_hint(namespace: &str, elsewhere: &[String]) -> String {
     }
 }
 
-fn nearest_hint(nearest: &[String]) -> String {
-    if nearest.is_empty() {
-        String::new()
-    } else {
-        format!(" (same minor: {})", nearest.join(", "))
-    }
-}
-
-impl PlanError {
-    pub fn exit_code(&self) -> i32 {
-        use PlanError::*;
-        match self {
-            NotMilvus { .. } | NoDeployments { .. } => exit::RELEASE,
-            UnreadableImage { .. }
-            | UnknownTarget { .. }
-            | ChartDoesNotCarryTarget { .. }
-            | ChartVersionNotFound { .. } => exit::TARGET,
-            ChartVersionUnused { .. } => exit::USAGE,
-            SameVersion { .. }
-            | Downgrade { .. }
-            | CannotUpgradeFrom { .. }
-            | PathNotPossible { .. } => exit::REFUSED,
-            NoChartRepository
-            | RepoHasNoMilvus { .. }
-            | ArchivedRepository { .. }
-            | NoChartForTarget { .. } => exit::PREFLIGHT,
-        }
+fn plan_exit_code(e: &PlanError) -> i32 {
+    use PlanError::*;
+    match e {
+        NotMilvus { .. } | NoDeployments { .. } => exit::RELEASE,
+        UnreadableImage { .. }
+        | UnknownTarget { .. }
+        | ChartDoesNotCarryTarget { .. }
+        | ChartVersionNotFound { .. } => exit::TARGET,
+        ChartVersionUnused { .. } => exit::USAGE,
+        SameVersion { .. }
+        | Downgrade { .. }
+        | CannotUpgradeFrom { .. }
+        | PathNotPossible { .. } => exit::REFUSED,
+        NoChartRepository
+        | RepoHasNoMilvus { .. }
+        | ArchivedRepository { .. }
+        | NoChartForTarget { .. } => exit::PREFLIGHT,
     }
 }
 
@@ -139,10 +85,10 @@ pub enum Error {
     HelmMissing,
     #[error("`helm {command}` failed: {stderr}{}", helm_hint(.stderr))]
     Helm { command: String, stderr: String },
-    #[error("cannot reach the Kubernetes API{server}: {0}\n  fix: check KUBECONFIG, --kube-context and that the API server is up", server = crate::kube_config::server_suffix())]
-    Cluster(String),
-    #[error("the Kubernetes API{server} refused your credentials ({0})\n  fix: the token or certificate is expired or wrong: renew them in your kubeconfig", server = crate::kube_config::server_suffix())]
-    Unauthorized(String),
+    #[error("cannot reach the Kubernetes API{server}: {message}\n  fix: check KUBECONFIG, --kube-context and that the API server is up")]
+    Cluster { server: String, message: String },
+    #[error("the Kubernetes API{server} refused your credentials ({message})\n  fix: the token or certificate is expired or wrong: renew them in your kubeconfig")]
+    Unauthorized { server: String, message: String },
     #[error("not allowed: {0}")]
     Forbidden(String),
     #[error("pre-flight checks failed: {0}")]
@@ -160,12 +106,12 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Plan(e) => e.exit_code(),
+            Error::Plan(e) => plan_exit_code(e),
             Error::Version(_) => exit::TARGET,
             Error::ReleaseNotFound { .. } => exit::RELEASE,
             Error::HelmMissing
-            | Error::Cluster(_)
-            | Error::Unauthorized(_)
+            | Error::Cluster { .. }
+            | Error::Unauthorized { .. }
             | Error::Helm { .. } => exit::ENVIRONMENT,
             Error::Forbidden(_) | Error::Preflight(_) => exit::PREFLIGHT,
             Error::Usage(_) => exit::USAGE,

@@ -1,36 +1,14 @@
 //! `helm milvus-upgrade`: upgrades Milvus installed with the Milvus Helm chart.
 
 mod app;
-mod chart_history;
-mod chart_select;
 mod cli;
-mod cluster;
-mod color;
 #[cfg(test)]
 mod completion_yaml;
-mod component;
-mod debug;
 mod error;
-mod execute;
-mod facts;
-mod gather;
-mod helm;
-mod helm_hop;
-mod helm_sync;
-mod hop_values;
-mod kube_config;
-mod lock;
-mod migrate;
-mod plan;
-mod preflight;
-mod progress;
-mod render;
-mod rolling;
-mod rollout;
-mod state;
-mod status;
-mod version;
-mod warnings;
+mod exec;
+mod planner;
+mod ui;
+mod world;
 
 use clap::{CommandFactory, Parser};
 
@@ -50,8 +28,8 @@ fn main() {
             });
         }
     };
-    color::init(cli.global.no_color);
-    debug::enable(cli.global.debug);
+    ui::color::init(cli.global.no_color);
+    world::trace::enable(cli.global.debug);
     if let Command::Completion { shell } = cli.command {
         clap_complete::generate(
             shell,
@@ -69,7 +47,7 @@ fn main() {
     let code = match runtime.block_on(app::run(cli)) {
         Ok(()) => exit::OK,
         Err(e) => {
-            eprintln!("{} {e}", color::err("Error:", color::Colour::Red));
+            eprintln!("{} {e}", ui::color::err("Error:", ui::color::Colour::Red));
             e.exit_code()
         }
     };

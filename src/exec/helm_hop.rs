@@ -1,0 +1,264 @@
+//! The helm executor: `helm upgrade` to the hop's chart, then a watch until
+//! every Milvus Deployment of the new layout runs the hop's image and is
+//! available and the Deployments the chart dropped are gone. A failed hop is
+//! undone with `helm rollback` to the revision recorded before it.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+
+use crate::error::Error;
+use crate::exec::rollout::WaitError;
+use crate::exec::run::Run;
+use crate::planner::component::{Component, Layout};
+use crate::planner::facts::Workload;
+use crate::planner::plan::Hop;
+use crate::planner::version::{image_repository, image_tag};
+use crate::world::cluster::{release_selector, workload};
+
+pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
+    let release = run.progress.release.clone();
+    let current = run
+        .ctx
+        .helm
+        .release(&release)
+        .await?
+        .ok_or_else(|| Error::Failed(format!("release {release} disappeared")))?;
+    let before = match run.progress.hops[index].revision_before {
+        Some(r) => r,
+        None => {
+            run.progress.hops[index].revision_before = Some(current.revision);
+            run.save().await?;
+            current.revision
+        }
+    };
+    let chart = hop
+        .chart
+        .as_ref()
+        .map(|c| format!("milvus-{}", c.chart_version));
+    // Resumed after a kill: the hop's helm upgrade may have finished meanwhile. It
+    // counts only if it also set the hop's image (a rerun with another --image
+    // upgrades again).
+    let already = current.revision > before
+        && Some(&current.chart) == chart.as_ref()
+        && current.status == "deployed"
+        && revision_sets_image(run, &release, &hop.image).await;
+    if !already {
+        if let Err(e) = helm_upgrade(run, hop).await {
+            return Err(fail(run, hop, before, e.to_string()).await);
+        }
+    }
+    match wait_layout(run, hop.layout_after, &hop.image).await {
+        Ok(()) => Ok(()),
+        Err(reason) => Err(fail(run, hop, before, reason).await),
+    }
+}
+
+async fn revision_sets_image(run: &Run<'_>, release: &str, image: &str) -> bool {
+    let Ok(values) = run.ctx.helm.values(release).await else {
+        return false;
+    };
+    let tag_ok = values.image_tag.as_deref() == image_tag(image);
+    let repo_ok = values
+        .image_repository
+        .as_deref()
+        .is_none_or(|r| r == image_repository(image));
+    tag_ok && repo_ok
+}
+
+/// Runs the hop's `helm upgrade` (with the `--helm-arg` flags), if it has one.
+pub async fn helm_upgrade(run: &Run<'_>, hop: &Hop) -> Result<(), Error> {
+    let Some(step) = hop.helm_upgrade() else {
+        return Ok(());
+    };
+    let args = crate::world::helm::upgrade_args(step);
+    let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
+    full.extend(run.ctx.helm.write_args.iter().map(String::as_str));
+    run.events.line(&format!("helm {}", args.join(" ")));
+    run.ctx.helm.run(&full).await.map(|_| ())
+}
+
+async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Error {
+    if run.interrupt.is_set() {
+        return Error::Interrupted;
+    }
+    run.events
+        .line(&format!("hop {} → {} failed: {reason}", hop.from, hop.to));
+    if run.no_rollback {
+        return Error::Failed(format!(
+            "{reason}. Left as it is (--no-rollback); `helm rollback {} {before}` undoes the hop",
+            run.progress.release
+        ));
+    }
+    let revision = before.to_string();
+    let mut args = vec!["rollback", run.progress.release.as_str(), revision.as_str()];
+    args.extend(run.ctx.helm.write_args.iter().map(String::as_str));
+    if let Err(e) = run.ctx.helm.run(&args).await {
+        return Error::Failed(format!(
+            "{reason}. `helm rollback` to revision {before} failed too: {e}"
+        ));
+    }
+    let old_image = run
+        .facts
+        .workloads
+        .first()
+        .map(|w| w.image.clone())
+        .unwrap_or_default();
+    run.deadline = tokio::time::Instant::now() + run.timeout;
+    match wait_layout(run, hop.layout_before, &old_image).await {
+        Ok(()) => Error::RolledBack(format!("{reason}. Rolled back to helm revision {before}; every Deployment is back on {old_image}")),
+        Err(e) => Error::Failed(format!("{reason}. Rolled back to helm revision {before}, but the old version did not come back: {e}")),
+    }
+}
+
+/// Components a layout must not have.
+fn foreign(layout: Layout, c: Component) -> bool {
+    use Component::*;
+    match layout {
+        Layout::Separate => c == MixCoord || c == StreamingNode,
+        Layout::MixCoord => matches!(
+            c,
+            RootCoord | DataCoord | QueryCoord | IndexCoord | StreamingNode
+        ),
+        Layout::Streaming => matches!(
+            c,
+            RootCoord | DataCoord | QueryCoord | IndexCoord | IndexNode
+        ),
+        Layout::Standalone => c != Standalone,
+    }
+}
+
+/// Why the Deployments are not yet the hop's layout on its image, or None when they are.
+fn pending(workloads: &[Workload], layout: Layout, image: &str) -> Option<String> {
+    if workloads.is_empty() {
+        return Some("no Milvus Deployments".into());
+    }
+    let not_ready: Vec<&str> = workloads
+        .iter()
+        .filter(|w| foreign(layout, w.component) || w.image != image || !w.rollout.is_complete())
+        .map(|w| w.name.as_str())
+        .collect();
+    (!not_ready.is_empty()).then(|| format!("waiting for {}", not_ready.join(", ")))
+}
+
+/// Watches the release's Deployments until they form the layout on the image.
+pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(), String> {
+    let config = watcher::Config::default().labels(&release_selector(&run.progress.release));
+    let mut stream = watcher::watcher(run.deployments(), config)
+        .default_backoff()
+        .boxed();
+    let chart_name = run.facts.values.chart_name.clone();
+    let mut seen: BTreeMap<String, Deployment> = BTreeMap::new();
+    let mut listing: BTreeMap<String, Deployment> = BTreeMap::new();
+    let mut last = String::from("no event yet");
+    loop {
+        let event = tokio::select! {
+            e = stream.next() => e,
+            _ = tokio::time::sleep_until(run.deadline) => return Err(format!("timed out: {last}")),
+            _ = run.interrupt.wait() => return Err("interrupted".into()),
+        };
+        let ready = match event {
+            Some(Ok(Event::Apply(d))) => {
+                seen.insert(d.metadata.name.clone().unwrap_or_default(), d);
+                true
+            }
+            Some(Ok(Event::Delete(d))) => {
+                seen.remove(&d.metadata.name.clone().unwrap_or_default());
+                true
+            }
+            Some(Ok(Event::Init)) => {
+                listing.clear();
+                false
+            }
+            Some(Ok(Event::InitApply(d))) => {
+                listing.insert(d.metadata.name.clone().unwrap_or_default(), d);
+                false
+            }
+            Some(Ok(Event::InitDone)) => {
+                seen = std::mem::take(&mut listing);
+                true
+            }
+            Some(Err(_)) => false,
+            None => return Err(format!("{:?}", WaitError::Gone)),
+        };
+        if !ready {
+            continue;
+        }
+        let workloads: Vec<Workload> = seen
+            .values()
+            .filter_map(|d| workload(d, &chart_name))
+            .collect();
+        for w in &workloads {
+            run.events.rollout(&w.name, &w.rollout);
+        }
+        match pending(&workloads, layout, image) {
+            None => return Ok(()),
+            Some(why) => {
+                if why != last {
+                    run.events.line(&why);
+                }
+                last = why;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::facts::Rollout;
+
+    fn w(component: Component, image: &str, complete: bool) -> Workload {
+        let n = if complete { 1 } else { 0 };
+        Workload {
+            name: format!("r-milvus-{component}"),
+            component,
+            resource_group: None,
+            container: component.label().into(),
+            image: image.into(),
+            replicas: 1,
+            strategy: "Recreate".into(),
+            min_ready_seconds: 0,
+            rollout: Rollout {
+                desired: 1,
+                updated: n,
+                ready: n,
+                available: n,
+                current: 1,
+                generation: 1,
+                observed_generation: 1,
+                deadline_exceeded: false,
+            },
+        }
+    }
+
+    #[test]
+    fn a_layout_is_reached_when_old_components_are_gone_and_all_run_the_image() {
+        let new = "m:v2.5.16";
+        let mut ws = vec![
+            w(Component::MixCoord, new, true),
+            w(Component::Proxy, new, true),
+        ];
+        assert_eq!(pending(&ws, Layout::MixCoord, new), None);
+        ws.push(w(Component::RootCoord, "m:v2.4.9", true));
+        assert!(pending(&ws, Layout::MixCoord, new)
+            .unwrap()
+            .contains("rootcoord"));
+        ws.pop();
+        ws.push(w(Component::QueryNode, new, false));
+        assert!(pending(&ws, Layout::MixCoord, new)
+            .unwrap()
+            .contains("querynode"));
+        assert!(pending(&[], Layout::MixCoord, new).is_some());
+    }
+
+    #[test]
+    fn streaming_drops_indexnode() {
+        assert!(foreign(Layout::Streaming, Component::IndexNode));
+        assert!(!foreign(Layout::Streaming, Component::StreamingNode));
+        assert!(foreign(Layout::Separate, Component::MixCoord));
+    }
+}

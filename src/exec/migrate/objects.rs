@@ -1,0 +1,573 @@
+//! The objects of a meta migration (as Milvus' migrate.sh creates them), named
+//! after the release: backup PVC, config ConfigMap and the three pods. Pure
+//! rendering first, then the API calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::exec::rollout::Interrupt;
+use crate::exec::state::{FIELD_MANAGER, RELEASE_LABEL};
+use crate::world::cluster::{api_error, INSTANCE_LABEL, NAME_LABEL};
+
+pub const DEFAULT_ROOT_PATH: &str = "by-dev";
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30);
+pub const BACKUP_FILE: &str = "/milvus/data/migration.bak";
+const BACKUP_ANNOTATION: &str = "backup";
+
+/// The three things the migration image does, each with its pod and config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Backup,
+    Migrate,
+    Rollback,
+}
+
+impl Job {
+    pub fn pod_name(self, release: &str) -> String {
+        match self {
+            Job::Backup => format!("milvus-meta-migration-backup-{release}"),
+            Job::Migrate => format!("milvus-meta-migration-{release}"),
+            Job::Rollback => format!("milvus-meta-migration-rollback-{release}"),
+        }
+    }
+
+    pub fn config_file(self) -> &'static str {
+        match self {
+            Job::Backup => "backup.yaml",
+            Job::Migrate => "migration.yaml",
+            Job::Rollback => "rollback.yaml",
+        }
+    }
+
+    /// `cmd.type` of the meta-migration tool.
+    fn command(self) -> &'static str {
+        match self {
+            Job::Backup => "backup",
+            Job::Migrate => "run",
+            Job::Rollback => "rollback",
+        }
+    }
+
+    pub fn what(self) -> &'static str {
+        match self {
+            Job::Backup => "meta backup",
+            Job::Migrate => "meta migration",
+            Job::Rollback => "meta restore",
+        }
+    }
+}
+
+pub fn pvc_name(release: &str) -> String {
+    format!("milvus-meta-migration-backup-{release}")
+}
+
+pub fn config_name(release: &str) -> String {
+    format!("milvus-meta-migration-config-{release}")
+}
+
+/// What the config files say besides the command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetaConfig {
+    pub source: String,
+    pub target: String,
+    pub endpoints: Vec<String>,
+    pub root_path: String,
+}
+
+/// One config file of the meta-migration tool (the format migrate.sh writes).
+pub fn render(job: Job, c: &MetaConfig) -> String {
+    let doc = json!({
+        "cmd": {"type": job.command()},
+        "config": {"sourceVersion": c.source, "targetVersion": c.target, "backupFilePath": BACKUP_FILE},
+        "metastore": {"type": "etcd"},
+        "etcd": {"endpoints": c.endpoints, "rootPath": c.root_path, "metaSubPath": "meta", "kvSubPath": "kv"},
+    });
+    serde_yaml_ng::to_string(&doc).unwrap_or_default()
+}
+
+pub fn config_files(c: &MetaConfig) -> BTreeMap<String, String> {
+    [Job::Backup, Job::Migrate, Job::Rollback]
+        .into_iter()
+        .map(|j| (j.config_file().to_string(), render(j, c)))
+        .collect()
+}
+
+/// An etcd Service of the release: name, headless, client port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdService {
+    pub name: String,
+    pub headless: bool,
+    pub port: i32,
+}
+
+/// Where the etcd endpoints come from, in order: `--etcd-endpoints` (explicit),
+/// the release's non-headless etcd Service, the values' `externalEtcd.endpoints`.
+pub fn resolve_endpoints(
+    flag: &[String],
+    services: &[EtcdService],
+    external: Option<Vec<String>>,
+) -> Option<(Vec<String>, String)> {
+    if !flag.is_empty() {
+        return Some((flag.to_vec(), "--etcd-endpoints".into()));
+    }
+    if let Some(s) = services
+        .iter()
+        .find(|s| !s.headless && !s.name.ends_with("-headless"))
+    {
+        return Some((
+            vec![format!("{}:{}", s.name, s.port)],
+            format!("service/{}", s.name),
+        ));
+    }
+    external
+        .filter(|e| !e.is_empty())
+        .map(|e| (e, "values externalEtcd.endpoints".into()))
+}
+
+/// `externalEtcd.endpoints` when `externalEtcd.enabled` (values, computed).
+pub fn external_endpoints(values: &Value) -> Option<Vec<String>> {
+    if values.pointer("/externalEtcd/enabled") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    let list = values.pointer("/externalEtcd/endpoints")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+    )
+}
+
+/// `common.session.ttl` (seconds) from the rendered Milvus config documents.
+pub fn session_ttl(data: &BTreeMap<String, String>) -> Option<Duration> {
+    ["default.yaml", "milvus.yaml", "user.yaml"]
+        .iter()
+        .rev()
+        .filter_map(|k| data.get(*k))
+        .filter_map(|text| serde_yaml_ng::from_str::<Value>(text).ok())
+        .filter_map(|doc| {
+            let v = doc.pointer("/common/session/ttl")?.clone();
+            v.as_u64().or_else(|| v.as_str()?.trim().parse().ok())
+        })
+        .next()
+        .map(Duration::from_secs)
+}
+
+fn managed_labels(release: &str) -> Value {
+    json!({RELEASE_LABEL: release, "app.kubernetes.io/managed-by": FIELD_MANAGER})
+}
+
+pub fn pvc_body(release: &str, size: &str, storage_class: Option<&str>) -> Value {
+    let mut spec = json!({
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    });
+    if let Some(class) = storage_class {
+        spec["storageClassName"] = json!(class);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": pvc_name(release), "labels": managed_labels(release)},
+        "spec": spec,
+    })
+}
+
+pub fn pod_body(job: Job, release: &str, image: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": job.pod_name(release), "labels": managed_labels(release)},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "meta-migration",
+                "image": image,
+                "command": ["/bin/sh"],
+                "args": ["-c", format!("/milvus/bin/meta-migration -config=/milvus/configs/meta/{}", job.config_file())],
+                "volumeMounts": [
+                    {"name": "backup", "mountPath": "/milvus/data"},
+                    {"name": "config", "mountPath": "/milvus/configs/meta"},
+                ],
+            }],
+            "volumes": [
+                {"name": "backup", "persistentVolumeClaim": {"claimName": pvc_name(release)}},
+                {"name": "config", "configMap": {"name": config_name(release)}},
+            ],
+        },
+    })
+}
+
+/// The API side: one namespace, one release.
+pub struct Objects<'a> {
+    pub client: &'a Client,
+    pub namespace: &'a str,
+    pub release: &'a str,
+}
+
+impl Objects<'_> {
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), self.namespace)
+    }
+
+    fn config_maps(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), self.namespace)
+    }
+
+    /// The release's etcd Services (labels of the etcd subchart).
+    pub async fn etcd_services(&self) -> Result<Vec<EtcdService>, Error> {
+        let api: Api<Service> = Api::namespaced(self.client.clone(), self.namespace);
+        let selector = format!("{NAME_LABEL}=etcd,{INSTANCE_LABEL}={}", self.release);
+        let list = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(api_error)?;
+        let mut out: Vec<EtcdService> = list
+            .items
+            .iter()
+            .map(|s| {
+                let spec = s.spec.clone().unwrap_or_default();
+                let ports = spec.ports.unwrap_or_default();
+                let port = ports
+                    .iter()
+                    .find(|p| p.name.as_deref() == Some("client"))
+                    .or(ports.first())
+                    .map_or(2379, |p| p.port);
+                EtcdService {
+                    name: s.metadata.name.clone().unwrap_or_default(),
+                    headless: spec.cluster_ip.as_deref() == Some("None"),
+                    port,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Creates the backup PVC unless it exists (its spec is immutable).
+    pub async fn ensure_pvc(&self, size: &str, class: Option<&str>) -> Result<bool, Error> {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), self.namespace);
+        let body: PersistentVolumeClaim =
+            serde_json::from_value(pvc_body(self.release, size, class))
+                .map_err(|e| Error::Failed(format!("pvc spec: {e}")))?;
+        match api.create(&PostParams::default(), &body).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(api_error(e)),
+        }
+    }
+
+    pub async fn apply_config(&self, files: &BTreeMap<String, String>) -> Result<(), Error> {
+        let name = config_name(self.release);
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": managed_labels(self.release)},
+            "data": files,
+        });
+        self.config_maps()
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(api_error)?;
+        Ok(())
+    }
+
+    /// `backup: succeed` on the config ConfigMap, as migrate.sh marks it.
+    pub async fn mark_backup(&self, value: Option<&str>) -> Result<(), Error> {
+        let body = json!({"metadata": {"annotations": {BACKUP_ANNOTATION: value}}});
+        match self
+            .config_maps()
+            .patch(
+                &config_name(self.release),
+                &PatchParams::default(),
+                &Patch::Merge(&body),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(api_error(e)),
+        }
+    }
+
+    pub async fn backup_marked(&self) -> Result<bool, Error> {
+        let cm = self
+            .config_maps()
+            .get_opt(&config_name(self.release))
+            .await
+            .map_err(api_error)?;
+        Ok(cm
+            .and_then(|c| c.metadata.annotations)
+            .and_then(|a| a.get(BACKUP_ANNOTATION).cloned())
+            .as_deref()
+            == Some("succeed"))
+    }
+
+    /// Deletes a job's pod and waits (on a watch) until it is gone.
+    pub async fn delete_pod(&self, job: Job, deadline: Instant) -> Result<(), Error> {
+        let name = job.pod_name(self.release);
+        // The pod has run to completion: nothing to shut down gracefully.
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::background()
+        };
+        match self.pods().delete(&name, &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(e) => return Err(api_error(e)),
+        }
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut stream = watcher::watcher(self.pods(), config)
+            .default_backoff()
+            .boxed();
+        let mut present = true;
+        loop {
+            let event = tokio::select! {
+                e = stream.next() => e,
+                _ = tokio::time::sleep_until(deadline) => return Err(Error::Failed(format!("pod/{name} was not deleted before the timeout"))),
+            };
+            match event {
+                Some(Ok(Event::Init)) => present = false,
+                Some(Ok(Event::InitApply(_) | Event::Apply(_))) => present = true,
+                Some(Ok(Event::Delete(_))) => return Ok(()),
+                Some(Ok(Event::InitDone)) if !present => return Ok(()),
+                Some(_) => {}
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs a job's pod to completion: creates it unless it exists (a resumed
+    /// run waits on the one it started) and waits on a watch for its phase.
+    pub async fn run_pod(
+        &self,
+        job: Job,
+        image: &str,
+        deadline: Instant,
+        interrupt: &Interrupt,
+    ) -> Result<(), Error> {
+        let name = job.pod_name(self.release);
+        let body: Pod = serde_json::from_value(pod_body(job, self.release, image))
+            .map_err(|e| Error::Failed(format!("pod spec: {e}")))?;
+        match self.pods().create(&PostParams::default(), &body).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(api_error(e)),
+        }
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut stream = watcher::watcher(self.pods(), config)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        let mut last = String::from("Pending");
+        loop {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                _ = tokio::time::sleep_until(deadline) => return Err(Error::Failed(format!("pod/{name} ({}) still {last} at the timeout", job.what()))),
+                _ = interrupt.wait() => return Err(Error::Interrupted),
+            };
+            let pod = match next {
+                Some(Ok(pod)) => pod,
+                Some(Err(_)) => continue,
+                None => return Err(Error::Failed(format!("pod/{name}: watch ended"))),
+            };
+            let phase = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "Pending".into());
+            match phase.as_str() {
+                "Succeeded" => return Ok(()),
+                "Failed" => {
+                    let why = failure_message(&pod);
+                    let logs = self.log_tail(&name).await;
+                    return Err(Error::Failed(format!(
+                        "pod/{name} ({}) failed: {why}{logs}",
+                        job.what()
+                    )));
+                }
+                _ => last = phase,
+            }
+        }
+    }
+
+    /// The last lines of the pod's log, when the API can serve them.
+    async fn log_tail(&self, name: &str) -> String {
+        let params = LogParams {
+            tail_lines: Some(20),
+            ..LogParams::default()
+        };
+        match self.pods().logs(name, &params).await {
+            Ok(text) if !text.trim().is_empty() => {
+                format!("\n--- log tail ---\n{}", text.trim_end())
+            }
+            Ok(_) => String::new(),
+            Err(_) => format!(
+                " (no log available: see `kubectl logs {name} -n {}`)",
+                self.namespace
+            ),
+        }
+    }
+}
+
+/// The pod's own status message and its container's termination.
+pub fn failure_message(pod: &Pod) -> String {
+    let Some(status) = &pod.status else {
+        return "no status".into();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(m) = status.message.as_ref().filter(|m| !m.is_empty()) {
+        parts.push(m.clone());
+    }
+    for c in status.container_statuses.iter().flatten() {
+        if let Some(t) = c.state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            let mut what = format!(
+                "container {} exited {} ({})",
+                c.name,
+                t.exit_code,
+                t.reason.clone().unwrap_or_default()
+            );
+            if let Some(m) = t.message.as_ref().filter(|m| !m.is_empty()) {
+                what.push_str(&format!(": {m}"));
+            }
+            parts.push(what);
+        }
+    }
+    let unique: BTreeSet<String> = parts.into_iter().collect();
+    if unique.is_empty() {
+        "phase Failed".into()
+    } else {
+        unique.into_iter().collect::<Vec<_>>().join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MetaConfig {
+        MetaConfig {
+            source: "2.1.4".into(),
+            target: "2.2.0".into(),
+            endpoints: vec!["rel-etcd:2379".into()],
+            root_path: "by-dev".into(),
+        }
+    }
+
+    #[test]
+    fn config_files_have_the_meta_migration_format() {
+        let files = config_files(&config());
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["backup.yaml", "migration.yaml", "rollback.yaml"]
+        );
+        let doc: Value = serde_yaml_ng::from_str(&files["migration.yaml"]).unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "cmd": {"type": "run"},
+                "config": {"sourceVersion": "2.1.4", "targetVersion": "2.2.0", "backupFilePath": "/milvus/data/migration.bak"},
+                "metastore": {"type": "etcd"},
+                "etcd": {"endpoints": ["rel-etcd:2379"], "rootPath": "by-dev", "metaSubPath": "meta", "kvSubPath": "kv"},
+            })
+        );
+        let backup: Value = serde_yaml_ng::from_str(&files["backup.yaml"]).unwrap();
+        assert_eq!(backup["cmd"]["type"], "backup");
+        let rollback: Value = serde_yaml_ng::from_str(&files["rollback.yaml"]).unwrap();
+        assert_eq!(rollback["cmd"]["type"], "rollback");
+    }
+
+    #[test]
+    fn names_follow_migrate_sh() {
+        assert_eq!(Job::Backup.pod_name("r"), "milvus-meta-migration-backup-r");
+        assert_eq!(Job::Migrate.pod_name("r"), "milvus-meta-migration-r");
+        assert_eq!(
+            Job::Rollback.pod_name("r"),
+            "milvus-meta-migration-rollback-r"
+        );
+        assert_eq!(pvc_name("r"), "milvus-meta-migration-backup-r");
+        assert_eq!(config_name("r"), "milvus-meta-migration-config-r");
+        let pod = pod_body(Job::Migrate, "r", "img:1");
+        assert_eq!(pod["spec"]["restartPolicy"], "Never");
+        assert_eq!(
+            pod["spec"]["containers"][0]["args"][1],
+            "/milvus/bin/meta-migration -config=/milvus/configs/meta/migration.yaml"
+        );
+        assert_eq!(
+            pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            "milvus-meta-migration-backup-r"
+        );
+        let pvc = pvc_body("r", "5Gi", Some("fast"));
+        assert_eq!(pvc["spec"]["storageClassName"], "fast");
+        assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "5Gi");
+        assert!(pvc_body("r", "5Gi", None)["spec"]
+            .get("storageClassName")
+            .is_none());
+    }
+
+    #[test]
+    fn endpoints_flag_then_service_then_external_values() {
+        let services = vec![
+            EtcdService {
+                name: "r-etcd".into(),
+                headless: false,
+                port: 2379,
+            },
+            EtcdService {
+                name: "r-etcd-headless".into(),
+                headless: true,
+                port: 2379,
+            },
+        ];
+        let external = Some(vec!["ext:2379".to_string()]);
+        let (e, from) = resolve_endpoints(&[], &services, external.clone()).unwrap();
+        assert_eq!(
+            (e, from.as_str()),
+            (vec!["r-etcd:2379".to_string()], "service/r-etcd")
+        );
+        let (e, _) = resolve_endpoints(&[], &services[1..], external.clone()).unwrap();
+        assert_eq!(e, ["ext:2379"]);
+        let (e, _) = resolve_endpoints(&["f:1".into()], &services, external).unwrap();
+        assert_eq!(e, ["f:1"]);
+        assert_eq!(resolve_endpoints(&[], &[], None), None);
+        let values = json!({"externalEtcd": {"enabled": true, "endpoints": ["a:2379", "b:2379"]}});
+        assert_eq!(
+            external_endpoints(&values),
+            Some(vec!["a:2379".to_string(), "b:2379".to_string()])
+        );
+        assert_eq!(
+            external_endpoints(&json!({"externalEtcd": {"enabled": false, "endpoints": ["a"]}})),
+            None
+        );
+    }
+
+    #[test]
+    fn session_ttl_from_the_config_user_yaml_last() {
+        let mut data = BTreeMap::new();
+        assert_eq!(session_ttl(&data), None);
+        data.insert(
+            "milvus.yaml".into(),
+            "common:\n  session:\n    ttl: 20\n".into(),
+        );
+        assert_eq!(session_ttl(&data), Some(Duration::from_secs(20)));
+        data.insert(
+            "user.yaml".into(),
+            "common:\n  session:\n    ttl: \"45\"\n".into(),
+        );
+        assert_eq!(session_ttl(&data), Some(Duration::from_secs(45)));
+    }
+}

@@ -1,0 +1,151 @@
+//! Waiting for Deployments with `kubectl rollout status` semantics, on a watch
+//! (reconnecting on errors), never by polling.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::exec::events::Events;
+use crate::planner::facts::Rollout;
+use crate::world::cluster::rollout;
+
+/// Ctrl-C: stop between steps, never in the middle of a write.
+#[derive(Clone, Default)]
+pub struct Interrupt {
+    flag: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Interrupt {
+    pub fn on_ctrl_c() -> Self {
+        let interrupt = Interrupt::default();
+        let me = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                me.flag.store(true, Ordering::SeqCst);
+                me.notify.notify_waiters();
+            }
+        });
+        interrupt
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    pub async fn wait(&self) {
+        while !self.is_set() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum WaitError {
+    /// The overall deadline passed; the last rollout seen.
+    Timeout(Rollout),
+    /// `ProgressDeadlineExceeded` on the Progressing condition.
+    DeadlineExceeded(Rollout),
+    Interrupted,
+    Gone,
+}
+
+/// Waits until the Deployment's rollout is complete at `generation` or later.
+///
+/// Our own watch loop rather than kube-runtime's `wait::await_condition` with
+/// `conditions::is_deployment_completed`: that condition reads only the
+/// `NewReplicaSetAvailable` reason, which right after a patch is still left over
+/// from the previous rollout, and `await_condition` cannot report each step's
+/// progress, fail on `ProgressDeadlineExceeded` or stop on Ctrl-C. Completion here
+/// is `kubectl rollout status`'s: generations compared, updated = available = replicas.
+pub async fn wait_complete(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    generation: i64,
+    deadline: Instant,
+    events: &dyn Events,
+    interrupt: &Interrupt,
+) -> Result<Rollout, WaitError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = watcher(api, config)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    let mut last = Rollout::default();
+    loop {
+        let next = tokio::select! {
+            next = stream.try_next() => next,
+            _ = tokio::time::sleep_until(deadline) => return Err(WaitError::Timeout(last)),
+            _ = interrupt.wait() => return Err(WaitError::Interrupted),
+        };
+        let Ok(Some(deployment)) = next else {
+            if matches!(next, Ok(None)) {
+                return Err(WaitError::Gone);
+            }
+            continue;
+        };
+        last = rollout(&deployment);
+        events.rollout(name, &last);
+        if last.observed_generation >= generation && last.is_complete() {
+            return Ok(last);
+        }
+        if last.observed_generation >= generation && last.deadline_exceeded {
+            return Err(WaitError::DeadlineExceeded(last));
+        }
+    }
+}
+
+/// Why the Deployment's pods are not ready: waiting reasons and messages.
+pub async fn pod_messages(
+    client: &Client,
+    namespace: &str,
+    deployment: &Deployment,
+) -> Vec<String> {
+    let Some(labels) = deployment.spec.selector.match_labels.clone() else {
+        return Vec::new();
+    };
+    let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let Ok(pods) = api
+        .list(&ListParams::default().labels(&selector.join(",")))
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for pod in pods.items {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        for status in pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .unwrap_or_default()
+        {
+            if let Some(waiting) = status.state.and_then(|s| s.waiting) {
+                let reason = waiting.reason.unwrap_or_default();
+                out.push(
+                    format!(
+                        "pod {name} ({}): {reason} {}",
+                        status.image,
+                        waiting.message.unwrap_or_default()
+                    )
+                    .trim()
+                    .to_string(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out.truncate(5);
+    out
+}

@@ -1,0 +1,171 @@
+//! Upgrade progress kept in the cluster (a ConfigMap per release), written
+//! before each step that needs it, so a run can resume or roll back after a
+//! crash: old images, replica counts, strategy and which steps are done.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, Client};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::world::cluster::api_error;
+
+pub const FIELD_MANAGER: &str = "helm-milvus-upgrade";
+pub const RELEASE_LABEL: &str = "milvus-upgrade.zilliz.io/release";
+const KEY: &str = "progress.json";
+pub const SCHEMA: &str = "helm-milvus-upgrade/progress/v1";
+
+pub fn state_name(release: &str) -> String {
+    format!("{release}-milvus-upgrade-state")
+}
+
+/// How far one Deployment got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentPhase {
+    Pending,
+    /// The patch was sent; its rollout may not be complete.
+    Patched,
+    Done,
+    Restored,
+}
+
+/// What a Deployment was before the upgrade touched it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub container: String,
+    pub image: String,
+    pub replicas: i32,
+    pub strategy: String,
+    pub min_ready_seconds: i32,
+    pub phase: DeploymentPhase,
+}
+
+impl DeploymentRecord {
+    /// What a Deployment is now, before anything touches it.
+    pub fn of(w: &crate::planner::facts::Workload) -> Self {
+        DeploymentRecord {
+            container: w.container.clone(),
+            image: w.image.clone(),
+            replicas: w.replicas,
+            strategy: w.strategy.clone(),
+            min_ready_seconds: w.min_ready_seconds,
+            phase: DeploymentPhase::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HopPhase {
+    Pending,
+    Running,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HopRecord {
+    pub path: String,
+    pub to: String,
+    pub phase: HopPhase,
+    /// Helm revision before a chart hop, for `helm rollback`.
+    #[serde(default)]
+    pub revision_before: Option<u64>,
+    /// Migration state machine position (meta migration hops).
+    #[serde(default)]
+    pub step: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub schema: String,
+    pub release: String,
+    pub from: String,
+    pub to: String,
+    pub hops: Vec<HopRecord>,
+    pub deployments: BTreeMap<String, DeploymentRecord>,
+    pub updated_at: String,
+}
+
+impl Progress {
+    pub fn summary(&self) -> String {
+        let done = self
+            .hops
+            .iter()
+            .filter(|h| h.phase == HopPhase::Done)
+            .count();
+        let patched = self
+            .deployments
+            .values()
+            .filter(|d| d.phase == DeploymentPhase::Done)
+            .count();
+        format!(
+            "{} → {}: hop {}/{} done, {}/{} Deployments done; run `helm milvus-upgrade {} --to {}` to resume",
+            self.from,
+            self.to,
+            done,
+            self.hops.len(),
+            patched,
+            self.deployments.len(),
+            self.release,
+            self.to
+        )
+    }
+}
+
+pub async fn load(
+    client: &Client,
+    namespace: &str,
+    release: &str,
+) -> Result<Option<Progress>, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let Some(cm) = api.get_opt(&state_name(release)).await.map_err(api_error)? else {
+        return Ok(None);
+    };
+    let text = cm
+        .data
+        .and_then(|d| d.get(KEY).cloned())
+        .unwrap_or_default();
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Failed(format!("configmap {} holds unreadable progress ({e}); inspect it, then delete it to start over", state_name(release))))
+}
+
+/// Writes the progress (server-side apply under our field manager).
+pub async fn save(client: &Client, namespace: &str, progress: &mut Progress) -> Result<(), Error> {
+    progress.updated_at = now_rfc3339();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let name = state_name(&progress.release);
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "labels": {RELEASE_LABEL: progress.release, "app.kubernetes.io/managed-by": FIELD_MANAGER},
+        },
+        "data": {KEY: serde_json::to_string_pretty(progress).unwrap_or_default()},
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(&body))
+        .await
+        .map_err(api_error)?;
+    Ok(())
+}
+
+pub async fn clear(client: &Client, namespace: &str, release: &str) -> Result<(), Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    match api
+        .delete(&state_name(release), &DeleteParams::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(api_error(e)),
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}

@@ -1,0 +1,150 @@
+//! Which chart version a helm hop uses: the newest one whose app version is
+//! the hop's target, from a repository that is not the archived one when it can.
+
+use serde::Serialize;
+
+use crate::planner::component::Layout;
+use crate::planner::error::PlanError;
+use crate::planner::facts::{ChartEntry, ChartIndex, MessageQueue};
+use crate::planner::version::MilvusVersion;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChartChoice {
+    pub repo: String,
+    /// `zilliztech/milvus`
+    pub reference: String,
+    pub chart_version: semver::Version,
+    pub app_version: MilvusVersion,
+    pub default_image: Option<String>,
+    pub default_mq: Option<String>,
+    pub layout: Layout,
+}
+
+pub struct ChartRequest<'a> {
+    pub target: &'a MilvusVersion,
+    pub chart_version: Option<&'a semver::Version>,
+    pub repo: Option<&'a str>,
+    pub message_queue: &'a MessageQueue,
+}
+
+/// Charts 4.2.21 to 4.2.29 break releases on Pulsar v2.
+pub fn bad_for_pulsar_v2(chart_version: &semver::Version) -> bool {
+    (chart_version.major, chart_version.minor) == (4, 2) && (21..=29).contains(&chart_version.patch)
+}
+
+/// Chart 4.2.0 and later no longer run Milvus 2.3.x.
+fn unsupported_pair(chart: &semver::Version, target: &MilvusVersion) -> bool {
+    target.minor_line() == (2, 3) && chart >= &semver::Version::new(4, 2, 0)
+}
+
+pub fn select_chart(index: &ChartIndex, request: &ChartRequest) -> Result<ChartChoice, PlanError> {
+    if index.charts.is_empty() {
+        return Err(PlanError::NoChartRepository);
+    }
+    if let Some(repo) = request.repo {
+        if !index.charts.iter().any(|c| c.repo == repo) {
+            return Err(PlanError::RepoHasNoMilvus {
+                repo: repo.to_string(),
+            });
+        }
+    }
+    let in_repo = |c: &&ChartEntry| request.repo.is_none_or(|r| c.repo == r);
+    let carries = |c: &&ChartEntry| &c.app_version == request.target;
+    let runs = |c: &&ChartEntry| &c.facts().default_version() == request.target;
+    let mut candidates: Vec<&ChartEntry> = index
+        .charts
+        .iter()
+        .filter(in_repo)
+        .filter(carries)
+        .collect();
+    if candidates.is_empty() {
+        candidates = index.charts.iter().filter(in_repo).filter(runs).collect();
+    }
+    if let Some(wanted) = request.chart_version {
+        return pinned_chart(index, request, wanted, &candidates);
+    }
+    let pulsar_v2 = request.message_queue == &MessageQueue::Pulsar;
+    candidates.retain(|c| !(pulsar_v2 && bad_for_pulsar_v2(&c.chart_version)));
+    candidates.retain(|c| !unsupported_pair(&c.chart_version, request.target));
+    let current: Vec<&ChartEntry> = candidates
+        .iter()
+        .copied()
+        .filter(|c| !index.is_archived(&c.repo))
+        .collect();
+    let pool = if current.is_empty() {
+        candidates
+    } else {
+        current
+    };
+    let best = pool
+        .into_iter()
+        .max_by(|a, b| a.chart_version.cmp(&b.chart_version));
+    best.map(choice)
+        .ok_or_else(|| missing_chart(index, request.target))
+}
+
+fn pinned_chart(
+    index: &ChartIndex,
+    request: &ChartRequest,
+    wanted: &semver::Version,
+    candidates: &[&ChartEntry],
+) -> Result<ChartChoice, PlanError> {
+    if let Some(c) = candidates.iter().find(|c| &c.chart_version == wanted) {
+        if unsupported_pair(wanted, request.target) {
+            return Err(PlanError::ChartDoesNotCarryTarget {
+                chart_version: wanted.to_string(),
+                app_version: c.app_version.to_string(),
+                target: request.target.to_string(),
+                hint:
+                    "chart 4.2.0 and later no longer support Milvus 2.3.x: use a chart below 4.2.0"
+                        .into(),
+            });
+        }
+        return Ok(choice(c));
+    }
+    match index.charts.iter().find(|c| &c.chart_version == wanted) {
+        Some(other) => Err(PlanError::ChartDoesNotCarryTarget {
+            chart_version: wanted.to_string(),
+            app_version: other.app_version.to_string(),
+            target: request.target.to_string(),
+            hint: match candidates.iter().map(|c| &c.chart_version).max() {
+                Some(v) => format!("use --chart-version {v}, or leave --chart-version out"),
+                None => "leave --chart-version out to pick the chart for the target".into(),
+            },
+        }),
+        None => Err(PlanError::ChartVersionNotFound {
+            chart_version: wanted.to_string(),
+        }),
+    }
+}
+
+/// No repository has the chart: when only the archived one is configured,
+/// the fix is adding the current repository.
+fn missing_chart(index: &ChartIndex, target: &MilvusVersion) -> PlanError {
+    let archived = index.archived_repos();
+    if !archived.is_empty() {
+        let current_configured = index.charts.iter().any(|c| !index.is_archived(&c.repo));
+        if !current_configured {
+            return PlanError::ArchivedRepository {
+                repo: archived[0].to_string(),
+                target: target.to_string(),
+            };
+        }
+    }
+    PlanError::NoChartForTarget {
+        target: target.to_string(),
+    }
+}
+
+fn choice(entry: &ChartEntry) -> ChartChoice {
+    let facts = entry.facts();
+    ChartChoice {
+        repo: entry.repo.clone(),
+        reference: entry.reference(),
+        chart_version: entry.chart_version.clone(),
+        app_version: entry.app_version.clone(),
+        default_image: facts.default_image.clone(),
+        default_mq: facts.default_mq.clone(),
+        layout: facts.layout,
+    }
+}

@@ -1,0 +1,59 @@
+//! Why the planner can make no plan: each reason names its fix. Exit codes are
+//! given at the edge (the crate root's `error.rs`).
+
+use super::plan::Path;
+
+/// Why no plan can be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("release '{release}' uses chart '{chart}', not the Milvus chart; this plugin only upgrades releases of the milvus chart")]
+    NotMilvus { release: String, chart: String },
+    #[error("release '{release}' has no Milvus Deployments (looked for labels app.kubernetes.io/instance={release}, app.kubernetes.io/name=milvus); check the namespace (-n) or that the release is installed")]
+    NoDeployments { release: String },
+    #[error(
+        "cannot read a Milvus version from image '{image}'; pass --image or set image.all.tag"
+    )]
+    UnreadableImage { image: String },
+    #[error("the release already runs {version}: nothing to upgrade")]
+    SameVersion { version: String },
+    #[error("{to} is older than the running {from}: downgrades across versions break index formats; pass --allow-downgrade if you are sure")]
+    Downgrade { from: String, to: String },
+    #[error("cannot upgrade from {from}: {reason}")]
+    CannotUpgradeFrom { from: String, reason: String },
+    #[error("{target} is not a Milvus version any chart ships{}; run `helm milvus-upgrade versions` to list them (after `helm repo update`)", nearest_hint(.nearest))]
+    UnknownTarget {
+        target: String,
+        nearest: Vec<String>,
+    },
+    #[error("the {path} path cannot do this hop: {reason}")]
+    PathNotPossible { path: Path, reason: String },
+    #[error("no Milvus chart repository is configured; run `helm repo add zilliztech {} && helm repo update`", super::facts::Repo::CURRENT_URL)]
+    NoChartRepository,
+    #[error(
+        "repository '{repo}' has no milvus chart; check `helm repo list`, or leave --repo out"
+    )]
+    RepoHasNoMilvus { repo: String },
+    #[error("repository '{repo}' is the archived milvus-io repository (charts up to 4.0.31) and has no chart for {target}; run `helm repo add zilliztech {} && helm repo update`, then try again", super::facts::Repo::CURRENT_URL)]
+    ArchivedRepository { repo: String, target: String },
+    #[error("no chart in the configured repositories carries Milvus {target}; run `helm repo update`, or pick a version from `helm milvus-upgrade versions`")]
+    NoChartForTarget { target: String },
+    #[error("chart {chart_version} ships Milvus {app_version}, not {target}: {hint}")]
+    ChartDoesNotCarryTarget {
+        chart_version: String,
+        app_version: String,
+        target: String,
+        hint: String,
+    },
+    #[error("--chart-version {chart_version} has no use: the last hop is {path} and uses no chart; add --path helm to upgrade through that chart")]
+    ChartVersionUnused { chart_version: String, path: Path },
+    #[error("chart version {chart_version} is in no configured repository; run `helm repo update` or check `helm milvus-upgrade versions`")]
+    ChartVersionNotFound { chart_version: String },
+}
+
+fn nearest_hint(nearest: &[String]) -> String {
+    if nearest.is_empty() {
+        String::new()
+    } else {
+        format!(" (same minor: {})", nearest.join(", "))
+    }
+}

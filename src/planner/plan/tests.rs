@@ -1,0 +1,375 @@
+//! The planner over real version pairs from the chart history.
+
+use super::*;
+use crate::planner::chart_history::HISTORY;
+use crate::planner::component::Component::*;
+use crate::planner::facts::{
+    ChartEntry, ChartIndex, MilvusConfig, Release, Repo, Rollout, ValuesFacts,
+};
+
+fn v(s: &str) -> MilvusVersion {
+    s.parse().unwrap()
+}
+
+fn index() -> ChartIndex {
+    ChartIndex {
+        repos: vec![Repo {
+            name: "zilliztech".into(),
+            url: Repo::CURRENT_URL.into(),
+        }],
+        charts: HISTORY
+            .iter()
+            .map(|c| ChartEntry {
+                repo: "zilliztech".into(),
+                chart_version: c.chart_version.clone(),
+                app_version: c.app_version.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn components(layout: Layout) -> Vec<Component> {
+    match layout {
+        Layout::Separate => vec![
+            RootCoord, DataCoord, QueryCoord, IndexCoord, DataNode, QueryNode, IndexNode, Proxy,
+        ],
+        Layout::MixCoord => vec![MixCoord, DataNode, QueryNode, IndexNode, Proxy],
+        Layout::Streaming => vec![MixCoord, StreamingNode, DataNode, QueryNode, Proxy],
+        Layout::Standalone => vec![Standalone],
+    }
+}
+
+fn facts(version: &str, layout: Layout, mq: MessageQueue) -> Facts {
+    let workloads = components(layout)
+        .into_iter()
+        .map(|c| Workload {
+            name: format!("my-release-milvus-{c}"),
+            component: c,
+            resource_group: None,
+            container: c.label().into(),
+            image: format!("milvusdb/milvus:v{version}"),
+            replicas: 2,
+            strategy: "RollingUpdate".into(),
+            min_ready_seconds: 0,
+            rollout: Rollout::default(),
+        })
+        .collect();
+    Facts {
+        release: Release {
+            name: "my-release".into(),
+            namespace: "milvus".into(),
+            chart: "milvus-4.0.13".into(),
+            app_version: version.into(),
+            status: "deployed".into(),
+            revision: 3,
+        },
+        workloads,
+        values: ValuesFacts {
+            message_queue: mq,
+            image_tag: None,
+            image_repository: Some("milvusdb/milvus".into()),
+            cluster_enabled: layout != Layout::Standalone,
+            chart_name: "milvus".into(),
+        },
+        config: Some(MilvusConfig {
+            config_map: "my-release-milvus".into(),
+            key: "user.yaml".into(),
+            active_standby: vec![],
+            root_path: None,
+        }),
+        index: index(),
+        helm_version: Some(semver::Version::new(3, 17, 3)),
+    }
+}
+
+fn plan_for(from: &str, to: &str, layout: Layout, mq: MessageQueue) -> Result<Plan, PlanError> {
+    plan(&facts(from, layout, mq), &v(to), &Options::default())
+}
+
+/// (path, hop target, chart version)
+type HopSummary = (Path, String, Option<String>);
+
+fn summary(p: &Plan) -> Vec<HopSummary> {
+    p.hops
+        .iter()
+        .map(|h| {
+            (
+                h.path,
+                h.to.to_string(),
+                h.chart.as_ref().map(|c| c.chart_version.to_string()),
+            )
+        })
+        .collect()
+}
+
+fn set_values(hop: &Hop) -> Vec<String> {
+    hop.values
+        .iter()
+        .map(|s| format!("{}={}", s.key, s.value))
+        .collect()
+}
+
+#[test]
+fn real_pairs_take_the_documented_paths() {
+    use Layout::*;
+    use MessageQueue::*;
+    // from, to, layout, queue, hops as `path to@chart`.
+    #[rustfmt::skip]
+    let table = [
+        ("2.1.4", "2.2.0", Separate, Pulsar, "migrate 2.2.0@3.3.6"),
+        ("2.1.4", "2.4.9", Separate, Pulsar, "migrate 2.4.9@4.2.8"),
+        ("2.2.2", "2.4.9", Separate, Pulsar, "helm 2.4.9@4.2.8"),
+        ("2.2.5", "2.4.9", Separate, Pulsar, "rolling 2.4.9"),
+        ("2.3.4", "2.4.5", Separate, Pulsar, "rolling 2.4.5"),
+        ("2.4.5", "2.5.16", Separate, Pulsar, "rolling 2.5.16"),
+        ("2.4.9", "2.5.4", MixCoord, PulsarV3, "rolling 2.5.4"),
+        ("2.5.16", "2.6.0", MixCoord, PulsarV3, "helm 2.6.0@5.0.1"),
+        ("2.5.4", "2.6.3", Separate, PulsarV3, "helm 2.5.16@4.2.58, helm 2.6.3@5.0.5"),
+        ("2.5.4", "2.6.3", MixCoord, PulsarV3, "rolling 2.5.16, helm 2.6.3@5.0.5"),
+        ("2.1.4", "2.6.0", Separate, Pulsar, "migrate 2.5.16@4.2.58, helm 2.6.0@5.0.1"),
+        ("2.6.0", "2.6.3", Streaming, PulsarV3, "rolling 2.6.3"),
+        ("2.4.9", "2.5.4", Standalone, RocksMq, "helm 2.5.4@4.2.39"),
+    ];
+    for (from, to, layout, mq, expected) in table {
+        let p = plan_for(from, to, layout, mq).unwrap_or_else(|e| panic!("{from}->{to}: {e}"));
+        let hops: Vec<String> = summary(&p)
+            .into_iter()
+            .map(|(path, to, chart)| match chart {
+                Some(c) => format!("{path} {to}@{c}"),
+                None => format!("{path} {to}"),
+            })
+            .collect();
+        assert_eq!(hops.join(", "), expected, "{from} -> {to} ({layout:?})");
+    }
+}
+
+#[test]
+fn refuses_same_version_downgrade_and_unknown() {
+    use Layout::*;
+    assert!(matches!(
+        plan_for("2.4.9", "2.4.9", Separate, MessageQueue::Pulsar),
+        Err(PlanError::SameVersion { .. })
+    ));
+    assert!(matches!(
+        plan_for("2.4.9", "2.3.4", Separate, MessageQueue::Pulsar),
+        Err(PlanError::Downgrade { .. })
+    ));
+    assert!(matches!(
+        plan_for("2.4.9", "2.4.99", Separate, MessageQueue::Pulsar),
+        Err(PlanError::UnknownTarget { .. })
+    ));
+    let f = facts("2.4.9", Separate, MessageQueue::Pulsar);
+    let forced = Options {
+        allow_downgrade: true,
+        ..Options::default()
+    };
+    assert_eq!(
+        plan(&f, &v("2.4.5"), &forced).unwrap().paths(),
+        [Path::Rolling]
+    );
+}
+
+#[test]
+fn hotfix_is_an_upgrade() {
+    let p = plan_for(
+        "2.4.13",
+        "2.4.13-hotfix",
+        Layout::MixCoord,
+        MessageQueue::Pulsar,
+    )
+    .unwrap();
+    assert_eq!(p.paths(), [Path::Rolling]);
+}
+
+#[test]
+fn rolling_patches_in_dependency_order_with_active_standby_first() {
+    let p = plan_for("2.2.5", "2.4.9", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    let steps = &p.hops[0].steps;
+    assert!(matches!(&steps[0], Step::EnableActiveStandby { sections, .. } if sections.len() == 4));
+    let order: Vec<Component> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::PatchImage { component, to, .. } => {
+                assert_eq!(to, "milvusdb/milvus:v2.4.9");
+                Some(*component)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [IndexNode, RootCoord, DataCoord, IndexCoord, QueryCoord, QueryNode, DataNode, Proxy]
+    );
+    assert_eq!(p.hops[0].downtime, Downtime::None);
+}
+
+#[test]
+fn single_replica_querynode_is_not_zero_downtime() {
+    let mut f = facts("2.4.5", Layout::MixCoord, MessageQueue::Pulsar);
+    f.workloads.iter_mut().for_each(|w| w.replicas = 1);
+    let p = plan(&f, &v("2.4.9"), &Options::default()).unwrap();
+    assert!(matches!(p.hops[0].downtime, Downtime::Partial(_)));
+}
+
+#[test]
+fn helm_hops_pin_tag_queue_and_layout() {
+    // 4.1.34 says 2.4.5 but runs v2.4.4: the tag must be set.
+    let f = facts("2.2.2", Layout::Separate, MessageQueue::Pulsar);
+    let pinned = Options {
+        chart_version: Some(semver::Version::new(4, 1, 34)),
+        ..Options::default()
+    };
+    let p = plan(&f, &v("2.4.5"), &pinned).unwrap();
+    assert!(set_values(&p.hops[0]).contains(&"image.all.tag=v2.4.5".to_string()));
+    // Pulsar v2 release on a pulsarv3-default chart keeps Pulsar v2, and 4.2.21-29 are skipped.
+    let p = plan_for("2.4.5", "2.6.0", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    let first = set_values(&p.hops[0]);
+    for want in [
+        "pulsar.enabled=true",
+        "pulsarv3.enabled=false",
+        "mixCoordinator.enabled=true",
+        "rootCoordinator.enabled=false",
+    ] {
+        assert!(first.contains(&want.to_string()), "{want} in {first:?}");
+    }
+    let last = set_values(&p.hops[1]);
+    assert!(last.contains(&"streaming.enabled=true".to_string()));
+    assert!(last.contains(&"indexNode.enabled=false".to_string()));
+    assert_eq!(p.hops[1].layout_after, Layout::Streaming);
+    match p.hops[1].helm_upgrade() {
+        Some(Step::HelmUpgrade {
+            release,
+            chart,
+            chart_version,
+            ..
+        }) => assert_eq!(
+            (release.as_str(), chart.as_str(), chart_version.to_string()),
+            ("my-release", "zilliztech/milvus", "5.0.1".into())
+        ),
+        _ => panic!("no helm step"),
+    }
+}
+
+#[test]
+fn standalone_2_6_gets_neither_streaming_nor_indexnode_values() {
+    let p = plan_for(
+        "2.5.16",
+        "2.6.0",
+        Layout::Standalone,
+        MessageQueue::Woodpecker,
+    )
+    .unwrap();
+    assert_eq!(p.paths(), [Path::Helm]);
+    let values = set_values(&p.hops[0]);
+    assert!(
+        !values
+            .iter()
+            .any(|s| s.starts_with("streaming") || s.starts_with("indexNode")),
+        "{values:?}"
+    );
+}
+
+#[test]
+fn pulsar_v2_never_gets_a_known_bad_chart() {
+    let p = plan_for(
+        "2.4.9",
+        "2.5.0-beta",
+        Layout::Standalone,
+        MessageQueue::Pulsar,
+    )
+    .unwrap();
+    let chart = p.hops[0].chart.as_ref().unwrap().chart_version.clone();
+    assert!(
+        !crate::planner::chart_select::bad_for_pulsar_v2(&chart),
+        "{chart}"
+    );
+    assert_eq!(chart, semver::Version::new(4, 2, 32));
+}
+
+#[test]
+fn path_flag_is_honoured_or_explained() {
+    let f = facts("2.2.5", Layout::Separate, MessageQueue::Pulsar);
+    let helm = Options {
+        path: PathChoice::Helm,
+        ..Options::default()
+    };
+    assert_eq!(plan(&f, &v("2.4.9"), &helm).unwrap().paths(), [Path::Helm]);
+    let rolling = Options {
+        path: PathChoice::Rolling,
+        ..Options::default()
+    };
+    let f = facts("2.2.2", Layout::Separate, MessageQueue::Pulsar);
+    assert!(matches!(
+        plan(&f, &v("2.4.9"), &rolling),
+        Err(PlanError::PathNotPossible { .. })
+    ));
+    let f = facts("2.4.5", Layout::Standalone, MessageQueue::RocksMq);
+    let err = plan(&f, &v("2.4.9"), &rolling).unwrap_err();
+    assert!(err.to_string().contains("rocksmq"), "{err}");
+    let migrate = Options {
+        path: PathChoice::Migrate,
+        ..Options::default()
+    };
+    assert!(plan(
+        &facts("2.2.5", Layout::Separate, MessageQueue::Pulsar),
+        &v("2.4.9"),
+        &migrate
+    )
+    .is_err());
+}
+
+#[test]
+fn chart_version_flag_is_validated() {
+    let f = facts("2.2.2", Layout::Separate, MessageQueue::Pulsar);
+    let pin = |c: &str| Options {
+        chart_version: Some(semver::Version::parse(c).unwrap()),
+        ..Options::default()
+    };
+    let p = plan(&f, &v("2.4.9"), &pin("4.2.6")).unwrap();
+    assert_eq!(summary(&p)[0].2.as_deref(), Some("4.2.6"));
+    assert!(matches!(
+        plan(&f, &v("2.4.9"), &pin("4.2.9")),
+        Err(PlanError::ChartDoesNotCarryTarget { .. })
+    ));
+    assert!(matches!(
+        plan(&f, &v("2.4.9"), &pin("9.9.9")),
+        Err(PlanError::ChartVersionNotFound { .. })
+    ));
+}
+
+#[test]
+fn archived_repository_only_names_the_fix() {
+    let mut f = facts("2.2.5", Layout::Separate, MessageQueue::Pulsar);
+    f.index.repos = vec![Repo {
+        name: "milvus".into(),
+        url: "https://milvus-io.github.io/milvus-helm".into(),
+    }];
+    f.index
+        .charts
+        .retain(|c| crate::planner::chart_history::in_archived_repo(&c.chart_version));
+    f.index
+        .charts
+        .iter_mut()
+        .for_each(|c| c.repo = "milvus".into());
+    let helm = Options {
+        path: PathChoice::Helm,
+        ..Options::default()
+    };
+    let err = plan(&f, &v("2.4.9"), &helm).unwrap_err();
+    assert!(matches!(err, PlanError::ArchivedRepository { .. }), "{err}");
+    assert!(err
+        .to_string()
+        .contains("helm repo add zilliztech https://zilliztech.github.io/milvus-helm"));
+}
+
+#[test]
+fn warns_about_what_lies_and_what_is_mixed() {
+    let mut f = facts("2.2.5", Layout::Separate, MessageQueue::Pulsar);
+    f.release.app_version = "2.2.3".into();
+    f.workloads[0].image = "milvusdb/milvus:v2.4.9".into();
+    let p = plan(&f, &v("2.4.9"), &Options::default()).unwrap();
+    let all = p.warnings.join("\n");
+    assert!(all.contains("appVersion 2.2.3"), "{all}");
+    assert!(all.contains("mixed versions"), "{all}");
+    assert!(all.contains("skips a minor"), "{all}");
+}

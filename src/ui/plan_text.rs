@@ -1,0 +1,149 @@
+//! Text for people: the plan, the checks, the version list.
+
+use std::fmt::Write;
+
+use crate::planner::facts::Facts;
+use crate::planner::plan::{Downtime, Hop, Plan, Step};
+use crate::planner::preflight::Check;
+
+pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check]) -> String {
+    let mut out = String::new();
+    let r = &facts.release;
+    let _ = writeln!(
+        out,
+        "Upgrade plan for release {} in namespace {}",
+        plan.release, plan.namespace
+    );
+    let _ = writeln!(
+        out,
+        "  runs    Milvus {} ({}), chart {} (Helm says appVersion {})",
+        plan.from, plan.layout, r.chart, r.app_version
+    );
+    let _ = writeln!(out, "  target  Milvus {}", plan.to);
+    let _ = writeln!(out, "  downtime {}", downtime_text(&plan.downtime()));
+    for (i, hop) in plan.hops.iter().enumerate() {
+        hop_text(&mut out, hop, i + 1, plan.hops.len(), &plan.namespace);
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "\nWarnings:");
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  ! {w}");
+        }
+    }
+    out.push_str(&checks_text(checks));
+    out
+}
+
+fn hop_text(out: &mut String, hop: &Hop, n: usize, total: usize, namespace: &str) {
+    let _ = writeln!(
+        out,
+        "\nHop {n}/{total}: {} {} → {}",
+        hop.path, hop.from, hop.to
+    );
+    let _ = writeln!(out, "  why       {}", hop.reason);
+    if let Some(c) = &hop.chart {
+        let _ = writeln!(
+            out,
+            "  chart     {} {} (app {})",
+            c.reference, c.chart_version, c.app_version
+        );
+    }
+    let _ = writeln!(out, "  image     {}", hop.image);
+    if hop.layout_before != hop.layout_after {
+        let _ = writeln!(
+            out,
+            "  layout    {} → {}",
+            hop.layout_before, hop.layout_after
+        );
+    }
+    let _ = writeln!(out, "  downtime  {}", downtime_text(&hop.downtime));
+    for (i, step) in hop.steps.iter().enumerate() {
+        let _ = writeln!(out, "  {:>2}. {}", i + 1, step_text(step, namespace));
+    }
+}
+
+pub fn step_text(step: &Step, namespace: &str) -> String {
+    match step {
+        Step::EnableActiveStandby { config_map, key, sections } => {
+            format!("enable active-standby in configmap/{config_map} ({key}): {}", sections.join(", "))
+        }
+        Step::PatchImage { deployment, from, to, .. } => format!("patch deployment/{deployment}: {from} → {to}, wait for rollout"),
+        Step::StopMilvus { deployments } => format!("record replicas and images, scale {} Deployments to 0, wait for etcd sessions to expire", deployments.len()),
+        Step::BackupMeta => "back up etcd meta to a PVC (backup pod)".into(),
+        Step::MigrateMeta { source, target } => format!("migrate etcd meta {source} → {target} (migration pod)"),
+        Step::HelmUpgrade { .. } => format!(
+            "helm {} --namespace {namespace}",
+            crate::world::helm::upgrade_args(step).join(" ")
+        ),
+        Step::WaitForLayout { layout, image } => format!("wait until every {layout} Deployment runs {image} and is available"),
+    }
+}
+
+pub fn downtime_text(d: &Downtime) -> String {
+    match d {
+        Downtime::None => "none expected".into(),
+        Downtime::Partial(why) => format!("partial: {why}"),
+        Downtime::Full(why) => format!("yes: {why}"),
+    }
+}
+
+pub fn checks_text(checks: &[Check]) -> String {
+    let mut out = String::from("\nPre-flight checks:\n");
+    for c in checks {
+        let mark = if c.ok { "ok  " } else { "FAIL" };
+        let _ = writeln!(out, "  [{mark}] {}: {}", c.name, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "         fix: {fix}");
+        }
+    }
+    out
+}
+
+/// The `versions` table, newest chart first.
+pub fn versions_text(
+    rows: &[serde_json::Value],
+    running: Option<&crate::planner::version::MilvusVersion>,
+) -> String {
+    let mut out = String::new();
+    if let Some(v) = running {
+        let _ = writeln!(out, "Release runs Milvus {v}\n");
+    }
+    let with_path = running.is_some();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<16} {:<22} {}",
+        "CHART",
+        "MILVUS",
+        "REPOSITORY",
+        if with_path { "PATH" } else { "" }
+    );
+    for row in rows {
+        let text = |k: &str| row[k].as_str().unwrap_or("").to_string();
+        let repo = if row["archived_repo"] == true {
+            format!("{} (archived)", text("repo"))
+        } else {
+            text("repo")
+        };
+        let path = match row["path"].as_array() {
+            Some(p) => {
+                let names: Vec<&str> = p.iter().filter_map(|x| x.as_str()).collect();
+                format!(
+                    "{} ({} hop{})",
+                    names.join(" → "),
+                    names.len(),
+                    if names.len() == 1 { "" } else { "s" }
+                )
+            }
+            None => text("note"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<16} {:<22} {}",
+            text("chart_version"),
+            text("app_version"),
+            repo,
+            path
+        );
+    }
+    out
+}

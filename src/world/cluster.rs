@@ -1,0 +1,206 @@
+//! Reads from the Kubernetes API: the release's Milvus Deployments (by labels),
+//! its Milvus config, and what the caller may do.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+
+use crate::error::Error;
+use crate::planner::component::Component;
+use crate::planner::facts::{MilvusConfig, Rollout, Workload};
+use crate::planner::preflight::Access;
+use crate::world::kube_config::server_suffix;
+
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+pub const RESOURCE_GROUP_LABEL: &str = "milvus.io/resource-group";
+
+pub fn release_selector(release: &str) -> String {
+    format!("{INSTANCE_LABEL}={release},component")
+}
+
+/// The Milvus Deployments of a release: labelled with the release instance, the
+/// chart name (`milvus` or `nameOverride`) and a Milvus `component`; attu and
+/// other Deployments are left out.
+pub async fn workloads(
+    client: &Client,
+    namespace: &str,
+    release: &str,
+    chart_name: &str,
+) -> Result<Vec<Workload>, Error> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default().labels(&release_selector(release)))
+        .await
+        .map_err(api_error)?;
+    let mut workloads: Vec<Workload> = list
+        .items
+        .iter()
+        .filter_map(|d| workload(d, chart_name))
+        .collect();
+    workloads.sort_by(|a, b| (a.component, &a.name).cmp(&(b.component, &b.name)));
+    Ok(workloads)
+}
+
+pub fn workload(d: &Deployment, chart_name: &str) -> Option<Workload> {
+    let labels = d.metadata.labels.as_ref()?;
+    if labels.get(NAME_LABEL).map(String::as_str) != Some(chart_name) {
+        return None;
+    }
+    let component = Component::from_label(labels.get("component")?)?;
+    let spec = &d.spec;
+    let containers = &spec.template.spec.as_ref()?.containers;
+    let container = containers
+        .iter()
+        .find(|c| c.name == component.label())
+        .or(containers.first())?;
+    Some(Workload {
+        name: d.metadata.name.clone()?,
+        component,
+        resource_group: labels.get(RESOURCE_GROUP_LABEL).cloned(),
+        container: container.name.clone(),
+        image: container.image.clone().unwrap_or_default(),
+        replicas: spec.replicas.unwrap_or(1),
+        strategy: spec
+            .strategy
+            .as_ref()
+            .and_then(|s| s.type_.clone())
+            .unwrap_or_else(|| "RollingUpdate".into()),
+        min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),
+        rollout: rollout(d),
+    })
+}
+
+pub fn rollout(d: &Deployment) -> Rollout {
+    let status = d.status.clone().unwrap_or_default();
+    let deadline_exceeded = status.conditions.unwrap_or_default().iter().any(|c| {
+        c.type_.as_deref() == Some("Progressing")
+            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    Rollout {
+        desired: d.spec.replicas.unwrap_or(1),
+        updated: status.updated_replicas.unwrap_or(0),
+        ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
+        current: status.replicas.unwrap_or(0),
+        generation: d.metadata.generation.unwrap_or(0),
+        observed_generation: status.observed_generation.unwrap_or(0),
+        deadline_exceeded,
+    }
+}
+
+/// The chart's fullname, read off a Deployment `<fullname>-<component>`.
+pub fn fullname(workloads: &[Workload]) -> Option<String> {
+    workloads
+        .iter()
+        .filter(|w| w.resource_group.is_none())
+        .find_map(|w| {
+            w.name
+                .strip_suffix(&format!("-{}", w.component.label()))
+                .map(String::from)
+        })
+}
+
+/// The ConfigMap `<fullname>` the chart renders Milvus' config into.
+pub async fn milvus_config(
+    client: &Client,
+    namespace: &str,
+    fullname: &str,
+) -> Result<Option<MilvusConfig>, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let Some(cm) = api.get_opt(fullname).await.map_err(api_error)? else {
+        return Ok(None);
+    };
+    Ok(Some(parse_config(fullname, &cm.data.unwrap_or_default())))
+}
+
+pub fn parse_config(name: &str, data: &BTreeMap<String, String>) -> MilvusConfig {
+    let key = if data.contains_key("user.yaml") || data.contains_key("default.yaml") {
+        "user.yaml"
+    } else {
+        "milvus.yaml"
+    };
+    let docs: Vec<serde_json::Value> = ["default.yaml", "user.yaml", "milvus.yaml"]
+        .iter()
+        .filter_map(|k| data.get(*k))
+        .filter_map(|text| serde_yaml_ng::from_str(text).ok())
+        .collect();
+    let active_standby = ["rootCoord", "dataCoord", "queryCoord", "indexCoord"]
+        .into_iter()
+        .filter(|s| {
+            docs.iter().any(|d| {
+                d.pointer(&format!("/{s}/enableActiveStandby"))
+                    == Some(&serde_json::Value::Bool(true))
+            })
+        })
+        .map(String::from)
+        .collect();
+    let root_path = docs.iter().rev().find_map(|d| {
+        d.pointer("/etcd/rootPath")
+            .and_then(|v| v.as_str())
+            .map(String::from)
+    });
+    MilvusConfig {
+        config_map: name.to_string(),
+        key: key.to_string(),
+        active_standby,
+        root_path,
+    }
+}
+
+/// Asks the API server (SelfSubjectAccessReview) whether each permission is granted.
+pub async fn review_access(
+    client: &Client,
+    namespace: &str,
+    wanted: &[(&'static str, &'static str, &'static str)],
+) -> Result<Vec<Access>, Error> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let mut out = Vec::new();
+    for &(verb, group, resource) in wanted {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.to_string()),
+                    verb: Some(verb.into()),
+                    group: Some(group.into()),
+                    resource: Some(resource.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let answer = api
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(api_error)?;
+        let allowed = answer.status.is_some_and(|s| s.allowed);
+        out.push(Access {
+            verb,
+            group,
+            resource,
+            allowed,
+        });
+    }
+    Ok(out)
+}
+
+pub fn api_error(e: kube::Error) -> Error {
+    match &e {
+        kube::Error::Api(status) if status.code == 403 => Error::Forbidden(status.message.clone()),
+        kube::Error::Api(status) if status.code == 401 => Error::Unauthorized {
+            server: server_suffix(),
+            message: status.message.clone(),
+        },
+        _ => Error::Cluster {
+            server: server_suffix(),
+            message: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,109 @@
+//! Gathers the facts about a release from helm and the API server, reads only.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+use crate::error::{Error, PlanError};
+use crate::planner::facts::{ChartIndex, Facts, Release, ValuesFacts};
+use crate::world::cluster;
+
+fn is_forbidden(e: &Error) -> bool {
+    matches!(e, Error::Helm { stderr, .. } if stderr.contains("forbidden"))
+}
+use crate::world::helm::Helm;
+
+/// What a command talks to.
+pub struct Context {
+    pub helm: Helm,
+    pub client: Client,
+    pub namespace: String,
+}
+
+impl Context {
+    pub async fn chart_index(&self) -> Result<ChartIndex, Error> {
+        let (repos, charts) = tokio::join!(self.helm.repos(), self.helm.charts());
+        Ok(ChartIndex {
+            repos: repos?,
+            charts: charts?,
+        })
+    }
+
+    pub async fn facts(&self, release_name: &str) -> Result<Facts, Error> {
+        let release = match self.helm.release(release_name).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(self.not_found(release_name).await),
+            Err(e) if is_forbidden(&e) => self.release_from_labels(release_name).await?.ok_or(e)?,
+            Err(e) => return Err(e),
+        };
+        if !release.is_milvus_chart() {
+            return Err(PlanError::NotMilvus {
+                release: release.name,
+                chart: release.chart,
+            }
+            .into());
+        }
+        let (values, index, helm_version) = tokio::join!(
+            self.helm.values(release_name),
+            self.chart_index(),
+            self.helm.version()
+        );
+        let values = match values {
+            Err(e) if is_forbidden(&e) => ValuesFacts::unreadable(),
+            other => other?,
+        };
+        let workloads = cluster::workloads(
+            &self.client,
+            &self.namespace,
+            release_name,
+            &values.chart_name,
+        )
+        .await?;
+        let config = match cluster::fullname(&workloads) {
+            Some(fullname) => {
+                cluster::milvus_config(&self.client, &self.namespace, &fullname).await?
+            }
+            None => None,
+        };
+        Ok(Facts {
+            release,
+            workloads,
+            values,
+            config,
+            index: index?,
+            helm_version,
+        })
+    }
+
+    /// Who may not read Helm's release records (Secrets) still sees the chart
+    /// in the Deployments' `helm.sh/chart` label: enough to plan, not to run.
+    async fn release_from_labels(&self, name: &str) -> Result<Option<Release>, Error> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let params = ListParams::default().labels(&cluster::release_selector(name));
+        let list = api.list(&params).await.map_err(cluster::api_error)?;
+        let labels = list.items.iter().find_map(|d| d.metadata.labels.clone());
+        Ok(labels.and_then(|l| {
+            Some(Release {
+                name: name.into(),
+                namespace: self.namespace.clone(),
+                chart: l.get("helm.sh/chart")?.clone(),
+                app_version: l
+                    .get("app.kubernetes.io/version")
+                    .cloned()
+                    .unwrap_or_default(),
+                status: Release::UNREADABLE.into(),
+                revision: 0,
+            })
+        }))
+    }
+
+    async fn not_found(&self, release: &str) -> Error {
+        let mut elsewhere = self.helm.namespaces_with(release).await;
+        elsewhere.retain(|ns| ns != &self.namespace);
+        Error::ReleaseNotFound {
+            release: release.into(),
+            namespace: self.namespace.clone(),
+            elsewhere,
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The helm CLI adapter: `$HELM_BIN` (the helm that called the plugin), else
+//! `helm` on PATH. Helm's own JSON output is parsed here and nowhere else.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::error::Error;
+use crate::planner::facts::{ChartEntry, Release, Repo, ValuesFacts};
+use crate::planner::plan::Step;
+
+#[derive(Debug, Clone)]
+pub struct Helm {
+    pub bin: PathBuf,
+    pub namespace: String,
+    pub kube_context: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    /// Extra flags for the commands that write (upgrade, rollback).
+    pub write_args: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ListRow {
+    name: String,
+    namespace: String,
+    #[serde(default)]
+    revision: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    chart: String,
+    #[serde(default)]
+    app_version: String,
+}
+
+#[derive(Deserialize)]
+struct SearchRow {
+    name: String,
+    version: String,
+    #[serde(default)]
+    app_version: String,
+}
+
+#[derive(Deserialize)]
+struct RepoRow {
+    name: String,
+    url: String,
+}
+
+impl Helm {
+    pub fn locate(helm_bin: Option<String>) -> Result<PathBuf, Error> {
+        match helm_bin.filter(|b| !b.is_empty()) {
+            Some(bin) => which::which(&bin).map_err(|_| Error::HelmMissing),
+            None => which::which("helm").map_err(|_| Error::HelmMissing),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args).arg("--namespace").arg(&self.namespace);
+        if let Some(ctx) = &self.kube_context {
+            cmd.arg("--kube-context").arg(ctx);
+        }
+        if let Some(path) = &self.kubeconfig {
+            cmd.arg("--kubeconfig").arg(path);
+        }
+        // Its own process group: a Ctrl-C at the terminal stops the plugin between
+        // steps, but never kills helm halfway through an upgrade (which would
+        // leave the release pending-upgrade).
+        cmd.process_group(0);
+        crate::world::trace::command(cmd.as_std());
+        cmd
+    }
+
+    /// Runs helm and returns stdout; stderr becomes the error.
+    pub async fn run(&self, args: &[&str]) -> Result<String, Error> {
+        let output = self.command(args).output().await.map_err(|e| Error::Helm {
+            command: args.join(" "),
+            stderr: format!("cannot run {}: {e}", self.bin.display()),
+        })?;
+        if !output.status.success() {
+            return Err(Error::Helm {
+                command: args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T, Error> {
+        let out = self.run(args).await?;
+        serde_json::from_str(&out).map_err(|e| Error::Helm {
+            command: args.join(" "),
+            stderr: format!("unexpected output: {e}"),
+        })
+    }
+
+    pub async fn version(&self) -> Option<semver::Version> {
+        let out = Command::new(&self.bin)
+            .args(["version", "--short"])
+            .output()
+            .await
+            .ok()?;
+        parse_version(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// The release in this namespace, whatever its status.
+    pub async fn release(&self, name: &str) -> Result<Option<Release>, Error> {
+        let filter = format!("^{}$", regex_escape(name));
+        let rows: Vec<ListRow> = self.json(&list_args(&filter, false)).await?;
+        Ok(rows.into_iter().find(|r| r.name == name).map(release))
+    }
+
+    /// Namespaces that hold a release of this name (for "wrong namespace" hints).
+    pub async fn namespaces_with(&self, name: &str) -> Vec<String> {
+        let filter = format!("^{}$", regex_escape(name));
+        let rows: Vec<ListRow> = self
+            .json(&list_args(&filter, true))
+            .await
+            .unwrap_or_default();
+        rows.into_iter().map(|r| r.namespace).collect()
+    }
+
+    /// Derived facts only: values can hold secrets and never leave this function.
+    pub async fn values(&self, name: &str) -> Result<ValuesFacts, Error> {
+        let user: Value = self.json(&["get", "values", name, "-o", "json"]).await?;
+        let computed: Value = self
+            .json(&["get", "values", name, "--all", "-o", "json"])
+            .await?;
+        Ok(ValuesFacts::from_values(&user, &computed))
+    }
+
+    pub async fn repos(&self) -> Result<Vec<Repo>, Error> {
+        match self
+            .json::<Vec<RepoRow>>(&["repo", "list", "-o", "json"])
+            .await
+        {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|r| Repo {
+                    name: r.name,
+                    url: r.url,
+                })
+                .collect()),
+            Err(Error::Helm { stderr, .. }) if stderr.contains("no repositories") => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every `<repo>/milvus` chart version in the local repository cache.
+    pub async fn charts(&self) -> Result<Vec<ChartEntry>, Error> {
+        let rows: Vec<SearchRow> = match self
+            .json(&["search", "repo", "milvus", "--versions", "-o", "json"])
+            .await
+        {
+            Ok(rows) => rows,
+            Err(Error::Helm { stderr, .. }) if stderr.contains("no repositories") => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(rows.into_iter().filter_map(chart_entry).collect())
+    }
+}
+
+/// `helm list` of every state (Helm 4 has no `--all`; both know these).
+fn list_args(filter: &str, all_namespaces: bool) -> Vec<&str> {
+    let mut args = vec![
+        "list",
+        "--deployed",
+        "--failed",
+        "--pending",
+        "--superseded",
+        "--uninstalling",
+        "--filter",
+        filter,
+        "-o",
+        "json",
+    ];
+    if all_namespaces {
+        args.push("--all-namespaces");
+    }
+    args
+}
+
+fn release(row: ListRow) -> Release {
+    Release {
+        name: row.name,
+        namespace: row.namespace,
+        chart: row.chart,
+        app_version: row.app_version,
+        status: row.status,
+        revision: row.revision.parse().unwrap_or(0),
+    }
+}
+
+fn chart_entry(row: SearchRow) -> Option<ChartEntry> {
+    let (repo, chart) = row.name.split_once('/')?;
+    (chart == "milvus").then_some(())?;
+    Some(ChartEntry {
+        repo: repo.to_string(),
+        chart_version: semver::Version::parse(&row.version).ok()?,
+        app_version: row.app_version.parse().ok()?,
+    })
+}
+
+/// `v3.17.3+ge4da497` → 3.17.3
+pub fn parse_version(text: &str) -> Option<semver::Version> {
+    let v = text.trim().trim_start_matches('v');
+    let core = v.split(['+', '-']).next()?;
+    semver::Version::parse(core).ok()
+}
+
+fn regex_escape(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
+        .collect()
+}
+
+/// argv (after the helm binary) of a plan's `helm upgrade` step:
+/// `upgrade REL REPO/milvus --version X --reset-then-reuse-values --set k=v ...`.
+pub fn upgrade_args(step: &Step) -> Vec<String> {
+    let Step::HelmUpgrade {
+        release,
+        chart,
+        chart_version,
+        values,
+    } = step
+    else {
+        return Vec::new();
+    };
+    let mut args: Vec<String> = vec![
+        "upgrade".into(),
+        release.clone(),
+        chart.clone(),
+        "--version".into(),
+        chart_version.to_string(),
+        "--reset-then-reuse-values".into(),
+    ];
+    for v in values {
+        args.push("--set".into());
+        args.push(format!("{}={}", v.key, v.value));
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_helm_versions() {
+        assert_eq!(
+            parse_version("v3.17.3+ge4da497\n"),
+            Some(semver::Version::new(3, 17, 3))
+        );
+        assert_eq!(parse_version("v4.1.4"), Some(semver::Version::new(4, 1, 4)));
+        assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn keeps_only_milvus_charts() {
+        let row = |name: &str| SearchRow {
+            name: name.into(),
+            version: "4.2.8".into(),
+            app_version: "2.4.9".into(),
+        };
+        assert!(chart_entry(row("zilliztech/milvus")).is_some());
+        assert!(chart_entry(row("zilliztech/milvus-operator")).is_none());
+        assert!(chart_entry(row("bitnami/milvus-thing")).is_none());
+    }
+}
