@@ -14,6 +14,7 @@ use crate::exec::runner;
 use crate::planner::facts::Facts;
 use crate::planner::plan::{self, Options, PathChoice, Plan};
 use crate::planner::preflight::{self, Check};
+use crate::planner::provenance::identify;
 use crate::planner::version::MilvusVersion;
 use crate::ui::plan_text;
 use crate::ui::progress::Reporter;
@@ -76,6 +77,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         repo: args.repo.clone(),
         image_repository: args.image.clone(),
         allow_downgrade: args.allow_downgrade,
+        force: args.force,
         resume_from: None,
     })
 }
@@ -235,8 +237,11 @@ async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error>
         .iter()
         .map(|c| {
             let default_image = c.facts().default_image;
-            let mut row = json!({"repo": c.repo, "chart_version": c.chart_version, "app_version": c.app_version, "default_image": default_image, "archived_repo": index.is_archived(&c.repo)});
-            if let Some(f) = &facts {
+            let identity = identify(c);
+            let mut row = json!({"repo": c.repo, "chart_version": c.chart_version, "app_version": c.app_version, "default_image": default_image, "archived_repo": index.is_archived(&c.repo), "milvus_chart": identity.is_milvus(), "identity": identity.why()});
+            if !identity.is_milvus() {
+                row["note"] = json!("not the Milvus Helm chart");
+            } else if let Some(f) = &facts {
                 match plan_to_chart(f, c) {
                     Ok(p) => {
                         row["path"] = json!(p.paths());

@@ -155,6 +155,9 @@ pub struct UpgradeArgs {
     /// Allow a target older than what runs
     #[arg(long, env = "HELM_MILVUS_UPGRADE_ALLOW_DOWNGRADE")]
     pub allow_downgrade: bool,
+    /// Take a --chart-version known to break the release (Pulsar v2 on charts 4.2.21–4.2.29)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_FORCE")]
+    pub force: bool,
     /// Do not ask for confirmation
     #[arg(short = 'y', long, env = "HELM_MILVUS_UPGRADE_YES")]
     pub yes: bool,

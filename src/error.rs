@@ -60,10 +60,12 @@ fn plan_exit_code(e: &PlanError) -> i32 {
         SameVersion { .. }
         | Downgrade { .. }
         | CannotUpgradeFrom { .. }
+        | ChartBreaksPulsarV2 { .. }
         | PathNotPossible { .. } => exit::REFUSED,
         NoChartRepository
         | RepoHasNoMilvus { .. }
         | ArchivedRepository { .. }
+        | AmbiguousRepository { .. }
         | NoChartForTarget { .. } => exit::PREFLIGHT,
     }
 }

@@ -1,11 +1,15 @@
-//! Which chart version a helm hop uses: the newest one whose app version is
-//! the hop's target, from a repository that is not the archived one when it can.
+//! Which chart version a helm hop uses: the newest Milvus Helm chart (see
+//! `provenance`) whose app version is the hop's target, from a repository that
+//! is not the archived one when it can. Where several repositories carry it,
+//! the one holding the release's own chart version wins; if that leaves more
+//! than one, the plan is refused until `--repo` names one.
 
 use serde::Serialize;
 
 use crate::planner::component::Layout;
 use crate::planner::error::PlanError;
 use crate::planner::facts::{ChartEntry, ChartIndex, MessageQueue};
+use crate::planner::provenance::identify;
 use crate::planner::version::MilvusVersion;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +22,8 @@ pub struct ChartChoice {
     pub default_image: Option<String>,
     pub default_mq: Option<String>,
     pub layout: Layout,
+    /// Why this chart: its identity as the Milvus chart and why this repository.
+    pub why: String,
 }
 
 pub struct ChartRequest<'a> {
@@ -25,6 +31,10 @@ pub struct ChartRequest<'a> {
     pub chart_version: Option<&'a semver::Version>,
     pub repo: Option<&'a str>,
     pub message_queue: &'a MessageQueue,
+    /// The chart version the release runs now (`milvus-4.0.13` → 4.0.13).
+    pub release_chart: Option<&'a semver::Version>,
+    /// `--force`: a pinned chart known to break the release is still taken.
+    pub force: bool,
 }
 
 /// Charts 4.2.21 to 4.2.29 break releases on Pulsar v2.
@@ -41,24 +51,34 @@ pub fn select_chart(index: &ChartIndex, request: &ChartRequest) -> Result<ChartC
     if index.charts.is_empty() {
         return Err(PlanError::NoChartRepository);
     }
+    let milvus: Vec<&ChartEntry> = index
+        .charts
+        .iter()
+        .filter(|c| identify(c).is_milvus())
+        .collect();
     if let Some(repo) = request.repo {
-        if !index.charts.iter().any(|c| c.repo == repo) {
+        if !milvus.iter().any(|c| c.repo == repo) {
             return Err(PlanError::RepoHasNoMilvus {
                 repo: repo.to_string(),
             });
         }
     }
-    let in_repo = |c: &&ChartEntry| request.repo.is_none_or(|r| c.repo == r);
-    let carries = |c: &&ChartEntry| &c.app_version == request.target;
-    let runs = |c: &&ChartEntry| &c.facts().default_version() == request.target;
-    let mut candidates: Vec<&ChartEntry> = index
-        .charts
+    let in_repo = |c: &&&ChartEntry| request.repo.is_none_or(|r| c.repo == r);
+    let carries = |c: &&&ChartEntry| &c.app_version == request.target;
+    let runs = |c: &&&ChartEntry| &c.facts().default_version() == request.target;
+    let mut candidates: Vec<&ChartEntry> = milvus
         .iter()
         .filter(in_repo)
         .filter(carries)
+        .copied()
         .collect();
     if candidates.is_empty() {
-        candidates = index.charts.iter().filter(in_repo).filter(runs).collect();
+        candidates = milvus
+            .iter()
+            .filter(in_repo)
+            .filter(runs)
+            .copied()
+            .collect();
     }
     if let Some(wanted) = request.chart_version {
         return pinned_chart(index, request, wanted, &candidates);
@@ -76,11 +96,55 @@ pub fn select_chart(index: &ChartIndex, request: &ChartRequest) -> Result<ChartC
     } else {
         current
     };
+    let (pool, repo_why) = one_repository(&milvus, pool, request)?;
     let best = pool
         .into_iter()
         .max_by(|a, b| a.chart_version.cmp(&b.chart_version));
-    best.map(choice)
-        .ok_or_else(|| missing_chart(index, request.target))
+    let mut chosen = best
+        .map(choice)
+        .ok_or_else(|| missing_chart(index, request.target))?;
+    chosen.why = format!("{}; {repo_why}", chosen.why);
+    Ok(chosen)
+}
+
+/// The candidates of one repository, and why that one.
+fn one_repository<'a>(
+    milvus: &[&ChartEntry],
+    pool: Vec<&'a ChartEntry>,
+    request: &ChartRequest,
+) -> Result<(Vec<&'a ChartEntry>, String), PlanError> {
+    let mut repos: Vec<&str> = pool.iter().map(|c| c.repo.as_str()).collect();
+    repos.sort();
+    repos.dedup();
+    if let Some(r) = request.repo {
+        return Ok((pool, format!("repository {r} (--repo)")));
+    }
+    if repos.len() <= 1 {
+        let r = repos.first().copied().unwrap_or_default();
+        return Ok((
+            pool,
+            format!("repository {r}, the only one that carries it"),
+        ));
+    }
+    let holds_release = |repo: &str| {
+        milvus
+            .iter()
+            .any(|c| c.repo == repo && Some(&c.chart_version) == request.release_chart)
+    };
+    let sources: Vec<&str> = repos.iter().copied().filter(|r| holds_release(r)).collect();
+    match sources.as_slice() {
+        [one] => Ok((
+            pool.into_iter().filter(|c| c.repo == *one).collect(),
+            format!(
+                "repository {one}: of {} it alone holds the release's chart version",
+                repos.join(", ")
+            ),
+        )),
+        _ => Err(PlanError::AmbiguousRepository {
+            repos: repos.iter().map(|r| r.to_string()).collect(),
+            target: request.target.to_string(),
+        }),
+    }
 }
 
 fn pinned_chart(
@@ -90,6 +154,12 @@ fn pinned_chart(
     candidates: &[&ChartEntry],
 ) -> Result<ChartChoice, PlanError> {
     if let Some(c) = candidates.iter().find(|c| &c.chart_version == wanted) {
+        let pulsar_v2 = request.message_queue == &MessageQueue::Pulsar;
+        if pulsar_v2 && bad_for_pulsar_v2(wanted) && !request.force {
+            return Err(PlanError::ChartBreaksPulsarV2 {
+                chart_version: wanted.to_string(),
+            });
+        }
         if unsupported_pair(wanted, request.target) {
             return Err(PlanError::ChartDoesNotCarryTarget {
                 chart_version: wanted.to_string(),
@@ -139,6 +209,7 @@ fn missing_chart(index: &ChartIndex, target: &MilvusVersion) -> PlanError {
 fn choice(entry: &ChartEntry) -> ChartChoice {
     let facts = entry.facts();
     ChartChoice {
+        why: identify(entry).why().to_string(),
         repo: entry.repo.clone(),
         reference: entry.reference(),
         chart_version: entry.chart_version.clone(),

@@ -30,11 +30,15 @@ pub enum PlanError {
     #[error("no Milvus chart repository is configured; run `helm repo add zilliztech {} && helm repo update`", super::facts::Repo::CURRENT_URL)]
     NoChartRepository,
     #[error(
-        "repository '{repo}' has no milvus chart; check `helm repo list`, or leave --repo out"
+        "repository '{repo}' has no Milvus Helm chart (a chart named milvus from another vendor is not it); check `helm repo list`, or leave --repo out"
     )]
     RepoHasNoMilvus { repo: String },
     #[error("repository '{repo}' is the archived milvus-io repository (charts up to 4.0.31) and has no chart for {target}; run `helm repo add zilliztech {} && helm repo update`, then try again", super::facts::Repo::CURRENT_URL)]
     ArchivedRepository { repo: String, target: String },
+    #[error("chart {chart_version} is known to break releases on Pulsar v2 (charts 4.2.21 to 4.2.29): leave --chart-version out to skip them, or pass --force if you are sure")]
+    ChartBreaksPulsarV2 { chart_version: String },
+    #[error("repositories {} all carry the Milvus chart for {target} and none is clearly the release's source; pass --repo with the one to use", .repos.join(", "))]
+    AmbiguousRepository { repos: Vec<String>, target: String },
     #[error("no chart in the configured repositories carries Milvus {target}; run `helm repo update`, or pick a version from `helm milvus-upgrade versions`")]
     NoChartForTarget { target: String },
     #[error("chart {chart_version} ships Milvus {app_version}, not {target}: {hint}")]

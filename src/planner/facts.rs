@@ -152,6 +152,18 @@ pub struct ChartEntry {
     pub repo: String,
     pub chart_version: semver::Version,
     pub app_version: MilvusVersion,
+    /// What the repository's index says of the chart; None when it cannot be read.
+    #[serde(skip)]
+    pub origin: Option<ChartOrigin>,
+}
+
+/// A chart version's metadata in its repository index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartOrigin {
+    pub home: Option<String>,
+    pub sources: Vec<String>,
+    /// Names, emails and URLs of the maintainers.
+    pub maintainers: Vec<String>,
 }
 
 impl ChartEntry {

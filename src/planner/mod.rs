@@ -12,5 +12,6 @@ pub mod facts;
 pub mod hop_values;
 pub mod plan;
 pub mod preflight;
+pub mod provenance;
 pub mod version;
 pub mod warnings;

@@ -65,6 +65,8 @@ pub struct Options {
     pub repo: Option<String>,
     pub image_repository: Option<String>,
     pub allow_downgrade: bool,
+    /// Allow a chart known to break this release (Pulsar v2 on charts 4.2.21–4.2.29).
+    pub force: bool,
     /// Where recorded progress toward the same target started: an upgrade
     /// interrupted after every Deployment reached the target still has to finish.
     pub resume_from: Option<MilvusVersion>,
@@ -309,6 +311,8 @@ fn check_known_target(facts: &Facts, target: &MilvusVersion) -> Result<(), PlanE
     let nearest = known
         .iter()
         .filter(|v| v.minor_line() == target.minor_line())
+        // Pre-releases are suggested only for a pre-release target.
+        .filter(|v| target.is_pre_release() || !v.is_pre_release())
         .map(|v| v.to_string())
         .collect();
     Err(PlanError::UnknownTarget {
@@ -443,6 +447,11 @@ fn build_hop(
     leg: &Leg,
     last: bool,
 ) -> Result<Hop, PlanError> {
+    // A flavoured build (`-gpu`) stays on its flavour in every hop.
+    let leg = &Leg {
+        to: leg.to.in_flavour_of(from),
+        ..leg.clone()
+    };
     let repository = options
         .image_repository
         .clone()
@@ -451,6 +460,7 @@ fn build_hop(
     match leg.path {
         Path::Rolling => Ok(rolling_hop(facts, from, *layout, leg, image)),
         Path::Helm | Path::Migrate => {
+            let release_chart = facts.release.chart_name_version().1;
             let request = ChartRequest {
                 target: &leg.to,
                 chart_version: if last {
@@ -460,6 +470,8 @@ fn build_hop(
                 },
                 repo: options.repo.as_deref(),
                 message_queue: &facts.values.message_queue,
+                release_chart: release_chart.as_ref(),
+                force: options.force,
             };
             let chart = select_chart(&facts.index, &request)?;
             Ok(chart_hop(facts, options, from, *layout, leg, image, chart))

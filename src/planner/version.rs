@@ -3,7 +3,9 @@
 //! Milvus tags are not semver: `2.4.13-hotfix` is a later build than `2.4.13`,
 //! `v2.0.0-rc8-20211104-d1f4106` carries a build date and commit, and
 //! `2.0.0-pre-ga` came after the release candidates. The order here is the
-//! order in which Milvus shipped them.
+//! order in which Milvus shipped them. A flavour (`-gpu`) names another build of
+//! the same version, not a pre-release: it takes no part in order or equality,
+//! and an upgrade keeps it (`v2.4.9-gpu` → `v2.5.16-gpu`).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -36,8 +38,13 @@ pub struct MilvusVersion {
     pub hotfix: Option<u64>,
     /// Build date from tags like `-20211104-d1f4106`.
     pub build_date: Option<u64>,
+    /// A build flavour such as `gpu` (`v2.4.9-gpu`); not part of the order.
+    pub flavour: Option<String>,
     text: String,
 }
+
+/// Tag suffixes Milvus publishes for other builds of the same version.
+pub const FLAVOURS: [&str; 1] = ["gpu"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{0}' is not a Milvus version (expected something like 2.4.9, v2.4.9, 2.5.0-beta or 2.4.13-hotfix)")]
@@ -55,9 +62,27 @@ impl MilvusVersion {
         &self.text
     }
 
-    /// The image tag the Milvus chart uses for this version (`v2.4.9`).
+    /// The image tag the Milvus chart uses for this version (`v2.4.9`, `v2.4.9-gpu`).
     pub fn image_tag(&self) -> String {
         format!("v{}", self.text)
+    }
+
+    /// This version in the flavour of `other` (`2.5.16` + gpu → `2.5.16-gpu`);
+    /// unchanged when it has a flavour of its own or `other` has none.
+    pub fn in_flavour_of(&self, other: &MilvusVersion) -> MilvusVersion {
+        match (&self.flavour, &other.flavour) {
+            (None, Some(f)) => MilvusVersion {
+                flavour: Some(f.clone()),
+                text: format!("{}-{f}", self.text),
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+
+    /// A pre-release (alpha, beta, rc, pre-ga, or an unknown suffix).
+    pub fn is_pre_release(&self) -> bool {
+        self.stage != Stage::Release
     }
 
     /// `2.4` of `2.4.9`.
@@ -104,6 +129,7 @@ impl FromStr for MilvusVersion {
             stage_number: 0,
             hotfix: None,
             build_date: None,
+            flavour: None,
             text: text.to_string(),
         };
         parse_suffix(&mut version, suffix).ok_or_else(err)?;
@@ -140,6 +166,7 @@ fn parse_suffix(version: &mut MilvusVersion, suffix: &str) -> Option<()> {
                 i += 1;
             }
             "hotfix" => version.hotfix = Some(number.unwrap_or(0)),
+            _ if FLAVOURS.contains(&token.as_str()) => version.flavour = Some(token),
             "" if token.len() == 8 => version.build_date = number,
             _ if is_commit_hash(&token) && version.build_date.is_some() => {}
             _ if token.chars().all(|c| c.is_ascii_alphanumeric()) && !word.is_empty() => {
@@ -242,6 +269,34 @@ mod tests {
         assert_eq!(rc8.build_date, Some(20211104));
         assert_eq!(v("2.0.0-rc.5-hotfix1").hotfix, Some(1));
         assert_eq!(v("2.0.0-pre-ga").stage, Stage::PreGa);
+        let gpu = v("v2.4.9-gpu");
+        assert_eq!(
+            (gpu.stage, gpu.flavour.as_deref()),
+            (Stage::Release, Some("gpu"))
+        );
+        assert_eq!(gpu.image_tag(), "v2.4.9-gpu");
+        assert_eq!(v("2.4.13-hotfix-gpu").hotfix, Some(0));
+    }
+
+    #[test]
+    fn a_flavour_is_the_same_version_and_is_kept() {
+        assert_eq!(v("2.4.9-gpu"), v("2.4.9"));
+        assert!(v("2.4.9-gpu") > v("2.4.9-rc1"));
+        assert!(v("2.4.9-gpu") < v("2.4.13-hotfix"));
+        assert!(!v("2.4.9-gpu").is_pre_release());
+        let running = v("v2.4.9-gpu");
+        assert_eq!(
+            v("2.5.16").in_flavour_of(&running).image_tag(),
+            "v2.5.16-gpu"
+        );
+        assert_eq!(
+            v("2.5.16-gpu").in_flavour_of(&running).image_tag(),
+            "v2.5.16-gpu"
+        );
+        assert_eq!(
+            v("2.5.16").in_flavour_of(&v("2.4.9")).image_tag(),
+            "v2.5.16"
+        );
     }
 
     #[test]
@@ -301,6 +356,9 @@ mod tests {
         }
         for version in &all {
             assert_eq!(&v(version.as_str()), version, "round trip of {version}");
+            let gpu = v(&format!("{}-gpu", version.as_str()));
+            assert_eq!(&gpu, version, "{version}-gpu is the same version");
+            assert_eq!(gpu.flavour.as_deref(), Some("gpu"));
         }
     }
 

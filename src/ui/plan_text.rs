@@ -44,8 +44,8 @@ fn hop_text(out: &mut String, hop: &Hop, n: usize, total: usize, namespace: &str
     if let Some(c) = &hop.chart {
         let _ = writeln!(
             out,
-            "  chart     {} {} (app {})",
-            c.reference, c.chart_version, c.app_version
+            "  chart     {} {} (app {})\n            {}",
+            c.reference, c.chart_version, c.app_version, c.why
         );
     }
     let _ = writeln!(out, "  image     {}", hop.image);

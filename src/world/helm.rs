@@ -159,7 +159,9 @@ impl Helm {
             Err(Error::Helm { stderr, .. }) if stderr.contains("no repositories") => Vec::new(),
             Err(e) => return Err(e),
         };
-        Ok(rows.into_iter().filter_map(chart_entry).collect())
+        let mut charts: Vec<ChartEntry> = rows.into_iter().filter_map(chart_entry).collect();
+        attach_origins(&mut charts);
+        Ok(charts)
     }
 }
 
@@ -201,7 +203,22 @@ fn chart_entry(row: SearchRow) -> Option<ChartEntry> {
         repo: repo.to_string(),
         chart_version: semver::Version::parse(&row.version).ok()?,
         app_version: row.app_version.parse().ok()?,
+        origin: None,
     })
+}
+
+/// Each chart's index metadata from Helm's repository cache, one index per repository.
+fn attach_origins(charts: &mut [ChartEntry]) {
+    let Some(cache) = crate::world::repo_index::cache_dir() else {
+        return;
+    };
+    let mut origins = std::collections::HashMap::new();
+    for chart in charts.iter_mut() {
+        let of_repo = origins
+            .entry(chart.repo.clone())
+            .or_insert_with(|| crate::world::repo_index::milvus_origins(&cache, &chart.repo));
+        chart.origin = of_repo.get(&chart.chart_version.to_string()).cloned();
+    }
 }
 
 /// `v3.17.3+ge4da497` → 3.17.3

@@ -8,4 +8,5 @@ pub mod cluster;
 pub mod gather;
 pub mod helm;
 pub mod kube_config;
+pub mod repo_index;
 pub mod trace;

@@ -23,6 +23,7 @@ fn index() -> ChartIndex {
                 repo: "zilliztech".into(),
                 chart_version: c.chart_version.clone(),
                 app_version: c.app_version.clone(),
+                origin: None,
             })
             .collect(),
     }
@@ -372,4 +373,74 @@ fn warns_about_what_lies_and_what_is_mixed() {
     assert!(all.contains("appVersion 2.2.3"), "{all}");
     assert!(all.contains("mixed versions"), "{all}");
     assert!(all.contains("skips a minor"), "{all}");
+}
+
+#[test]
+fn flavour_and_mirror_are_kept_in_every_hop() {
+    let mut f = facts("2.4.9-gpu", Layout::Separate, MessageQueue::Pulsar);
+    let mirror = "registry.example.com/milvusdb/milvus";
+    for w in &mut f.workloads {
+        w.image = format!("{mirror}:v2.4.9-gpu");
+    }
+    f.values.image_repository = Some(mirror.into());
+    let rolling = plan(&f, &v("2.5.16"), &Options::default()).unwrap();
+    assert_eq!(rolling.hops[0].image, format!("{mirror}:v2.5.16-gpu"));
+    let to_26 = plan(&f, &v("2.6.3"), &Options::default()).unwrap();
+    for hop in &to_26.hops {
+        assert!(hop.image.ends_with("-gpu"), "{}", hop.image);
+        let values = set_values(hop);
+        assert!(values.contains(&format!("image.all.tag={}", hop.to.image_tag())));
+        assert!(values.contains(&format!("image.all.repository={mirror}")));
+    }
+    assert_eq!(
+        plan(&f, &v("2.4.9"), &Options::default()).unwrap_err(),
+        PlanError::SameVersion {
+            version: "2.4.9-gpu".into()
+        }
+    );
+}
+
+#[test]
+fn pre_releases_only_when_asked_and_with_the_26_rules() {
+    let p = plan_for(
+        "2.5.4",
+        "2.6.0-rc1",
+        Layout::Separate,
+        MessageQueue::PulsarV3,
+    );
+    if let Ok(p) = p {
+        assert_eq!(p.hops[0].to, v("2.5.16"), "2.6 rules for a 2.6 pre-release");
+    }
+    let to_release = plan_for("2.4.9", "2.5.4", Layout::MixCoord, MessageQueue::PulsarV3).unwrap();
+    assert!(to_release.hops.iter().all(|h| !h.to.is_pre_release()));
+    let rc = plan_for(
+        "2.6.0-rc1",
+        "2.6.3",
+        Layout::Streaming,
+        MessageQueue::PulsarV3,
+    );
+    assert!(matches!(rc, Err(PlanError::CannotUpgradeFrom { .. })));
+}
+
+#[test]
+fn a_pinned_chart_that_breaks_pulsar_v2_needs_force() {
+    let f = facts("2.4.5", Layout::Separate, MessageQueue::Pulsar);
+    let mut pinned = Options {
+        chart_version: Some(semver::Version::new(4, 2, 21)),
+        path: PathChoice::Helm,
+        ..Options::default()
+    };
+    let target = HISTORY
+        .iter()
+        .find(|c| c.chart_version == semver::Version::new(4, 2, 21))
+        .unwrap()
+        .app_version
+        .clone();
+    let refused = plan(&f, &target, &pinned).unwrap_err();
+    assert!(
+        matches!(refused, PlanError::ChartBreaksPulsarV2 { .. }),
+        "{refused}"
+    );
+    pinned.force = true;
+    assert!(plan(&f, &target, &pinned).is_ok());
 }
