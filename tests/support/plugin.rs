@@ -23,12 +23,16 @@ pub fn plugin_cmd_as(helm: Helm, ns: &TestNs, user: User) -> Command {
         .env("KUBECONFIG", env().kubeconfig(user))
         .env("NO_COLOR", "1")
         .envs(helm_home_env(&home));
-    if !helm.write_flags().is_empty() {
-        // As a user on an old API server would: hand helm's flags through.
-        cmd.env(
-            "HELM_MILVUS_UPGRADE_HELM_ARGS",
-            helm.write_flags().join(" "),
-        );
+    cmd
+}
+
+/// Makes the plugin's helm writes apply client-side (Helm 4: `--server-side=false`
+/// through `HELM_MILVUS_UPGRADE_HELM_ARGS`), as a user would for a chart the API server
+/// cannot apply server-side. By default the plugin's helm keeps its own default.
+pub fn client_side_apply(cmd: &mut Command, helm: Helm) -> &mut Command {
+    let flags = helm.client_side_apply();
+    if !flags.is_empty() {
+        cmd.env("HELM_MILVUS_UPGRADE_HELM_ARGS", flags.join(" "));
     }
     cmd
 }

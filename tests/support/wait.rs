@@ -34,7 +34,7 @@ pub fn release_selector(release: &str) -> String {
 
 /// Watches the objects `api` + `config` select until `done` holds for the current set
 /// (keyed by name); returns that set. Panics after `timeout`, describing the last state.
-fn wait_objects<K, F>(
+pub(super) fn wait_objects<K, F>(
     api: Api<K>,
     config: watcher::Config,
     timeout: Duration,

@@ -114,3 +114,14 @@ items:
 {{- if or (and $c.activeStandby $c.activeStandby.enabled) (and (include "milvus.mixcoord" .root) .root.Values.mixCoordinator.activeStandby.enabled) }}true{{ end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* ServiceAccount of the Milvus pods: serviceAccount.name, else "milvus" when the chart
+     creates it, else "default" (as the real chart). */}}
+{{- define "milvus.serviceAccount" -}}
+{{- $sa := .Values.serviceAccount | default dict -}}
+{{- if $sa.create -}}
+{{- default "milvus" $sa.name -}}
+{{- else -}}
+{{- default "default" $sa.name -}}
+{{- end -}}
+{{- end -}}
