@@ -96,7 +96,7 @@ pub fn select_chart(index: &ChartIndex, request: &ChartRequest) -> Result<ChartC
     } else {
         current
     };
-    let (pool, repo_why) = one_repository(&milvus, pool, request)?;
+    let (pool, repo_why) = one_repository(index, &milvus, pool, request)?;
     let best = pool
         .into_iter()
         .max_by(|a, b| a.chart_version.cmp(&b.chart_version));
@@ -109,6 +109,7 @@ pub fn select_chart(index: &ChartIndex, request: &ChartRequest) -> Result<ChartC
 
 /// The candidates of one repository, and why that one.
 fn one_repository<'a>(
+    index: &ChartIndex,
     milvus: &[&ChartEntry],
     pool: Vec<&'a ChartEntry>,
     request: &ChartRequest,
@@ -131,7 +132,16 @@ fn one_repository<'a>(
             .iter()
             .any(|c| c.repo == repo && Some(&c.chart_version) == request.release_chart)
     };
-    let sources: Vec<&str> = repos.iter().copied().filter(|r| holds_release(r)).collect();
+    let mut sources: Vec<&str> = repos.iter().copied().filter(|r| holds_release(r)).collect();
+    // Two names for one URL (the docs add the chart as `milvus` and `zilliztech`) are one source.
+    let url = |name: &str| {
+        index
+            .repos
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.url.trim_end_matches('/').to_string())
+    };
+    sources.dedup_by_key(|r| url(r).unwrap_or_else(|| r.to_string()));
     match sources.as_slice() {
         [one] => Ok((
             pool.into_iter().filter(|c| c.repo == *one).collect(),
