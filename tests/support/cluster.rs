@@ -237,6 +237,9 @@ pub fn without_default_storage_class<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Marks the testenv's StorageClass default or not, and returns once admission acts on
+/// it (its StorageClass cache lags the write): a dry-run claim in namespace `default`
+/// gets the class, or none.
 fn mark_default(default: bool) {
     let api: Api<StorageClass> = Api::all(client(User::Admin));
     let name = default_storage_class().to_string();
@@ -247,4 +250,23 @@ fn mark_default(default: bool) {
             .await
     })
     .unwrap_or_else(|e| panic!("mark StorageClass default={default}: {e}"));
+    let want = default.then(|| default_storage_class().to_string());
+    let probe: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "default-storage-class-probe"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .expect("probe claim");
+    let start = std::time::Instant::now();
+    loop {
+        let claim = dry_run_create(User::Admin, "default", &probe)
+            .unwrap_or_else(|e| panic!("dry-run claim: {e}"));
+        if claim.spec.and_then(|s| s.storage_class_name) == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "admission still assigns the old default StorageClass after {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
