@@ -7,12 +7,14 @@
 
 pub mod audit;
 mod helm;
+mod http;
 mod ns;
 mod outcome;
 mod plugin;
 mod wait;
 
 pub use helm::{helm_cmd, install_release, try_install_release, Helm};
+pub use http::{path_without, FileServer};
 pub use ns::TestNs;
 pub use outcome::{assert_no_writes, outcome, run_plugin, upgrade_args, writes_since, Outcome};
 pub use plugin::{plugin_cmd, plugin_cmd_as};
