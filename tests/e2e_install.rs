@@ -524,6 +524,11 @@ fn install_hook_downloads_and_verifies_with_curl_or_wget() {
         ("wget", "curl", "HTTP_PROXY"),
     ] {
         let path = path_without(&["cargo", other]);
+        let found = path.path().join(tool).exists();
+        assert!(
+            found,
+            "{tool} is not installed (scripts/testenv install installs it)"
+        );
         let hook = HookDir::new();
         let direct = hook.run(path.path(), &[(DOWNLOAD_URL, &url)]);
         hook.assert_installed(&direct);
