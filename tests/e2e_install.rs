@@ -514,9 +514,8 @@ impl HookDir {
 /// HTTP proxy from the environment (the mirror's host does not resolve; the proxy answers).
 #[test]
 fn install_hook_downloads_and_verifies_with_curl_or_wget() {
-    let releases = tempfile::tempdir().unwrap();
-    release_files(releases.path(), VERSION);
-    let server = FileServer::start(releases.path());
+    let releases = ReleaseLocation::new();
+    let server = &releases.server;
     let (url, archive) = (server.url(), archive_name(VERSION));
     let verified = format!("installed {archive} (sha256 verified)");
     for (tool, other, proxy_var) in [
@@ -557,13 +556,11 @@ fn install_hook_downloads_and_verifies_with_curl_or_wget() {
 /// source (cargo, here a stand-in that "builds" the test's binary), else fails.
 #[test]
 fn install_hook_refuses_a_bad_or_missing_checksum() {
-    let releases = tempfile::tempdir().unwrap();
-    release_files(releases.path(), VERSION);
-    let server = FileServer::start(releases.path());
-    let url = server.url();
+    let releases = ReleaseLocation::new();
+    let url = releases.server.url();
     let vars = [(DOWNLOAD_URL, url.as_str())];
     let archive = archive_name(VERSION);
-    let sums = releases.path().join("checksums.txt");
+    let sums = releases.dir.path().join("checksums.txt");
     let good = std::fs::read_to_string(&sums).unwrap();
     // checksums.txt with this platform's archive's line changed, or left out.
     let with_line = |line: Option<String>| -> Option<String> {
@@ -578,7 +575,7 @@ fn install_hook_refuses_a_bad_or_missing_checksum() {
                 .collect(),
         )
     };
-    let no_cargo = path_without(&["cargo"]);
+    let no_cargo = &releases.no_cargo;
     let with_cargo = path_without(&["cargo"]);
     let cargo = with_cargo.path().join("cargo");
     let fake = format!(
@@ -739,32 +736,69 @@ impl PluginHelm {
     }
 }
 
+/// A release location on loopback (release files made by `scripts/release`), and helm
+/// run as by a user without Rust: no cargo on PATH, downloading from there.
+struct ReleaseLocation {
+    dir: tempfile::TempDir,
+    server: FileServer,
+    no_cargo: tempfile::TempDir,
+}
+
+impl ReleaseLocation {
+    /// Serving the release files of VERSION.
+    fn new() -> ReleaseLocation {
+        let dir = tempfile::tempdir().unwrap();
+        release_files(dir.path(), VERSION);
+        let server = FileServer::start(dir.path());
+        let no_cargo = path_without(&["cargo"]);
+        ReleaseLocation {
+            dir,
+            server,
+            no_cargo,
+        }
+    }
+
+    /// Also serving the release files of `version`.
+    fn publish(&self, version: &str) {
+        release_files(self.dir.path(), version);
+    }
+
+    /// `helm ARGS` through `ph` without cargo, downloading from `base` below the server.
+    fn helm_from(&self, base: &str, ph: &PluginHelm, args: &[&str]) -> Outcome {
+        let mut cmd = ph.cmd(args);
+        cmd.env("PATH", self.no_cargo.path())
+            .env(DOWNLOAD_URL, format!("{}{base}", self.server.url()));
+        outcome(&mut cmd)
+    }
+
+    fn helm(&self, ph: &PluginHelm, args: &[&str]) -> Outcome {
+        self.helm_from("", ph, args)
+    }
+}
+
+/// `out` (helm saying `done`) installed the release binary of `version`, downloaded and
+/// verified, and the plugin runs through helm.
+fn assert_downloaded(ph: &PluginHelm, out: &Outcome, version: &str, done: &str) {
+    out.assert_code(0);
+    let installed = format!("installed {} (sha256 verified)", archive_name(version));
+    out.assert_stdout_has(&[&installed, done]);
+    let run = ph.run(&["milvus-upgrade", "--version"]);
+    run.assert_code(0);
+    run.assert_stdout_has(&[&format!("helm milvus-upgrade {VERSION}")]);
+}
+
 /// `helm plugin install <clone>` on a PATH without cargo downloads the release binary for
 /// this platform from the release location (nothing there: it fails naming what to do);
 /// after the origin moves on to a new version, `helm plugin update` downloads that one's.
 fn downloads_on_install_and_update(helm: Helm) {
     let tmp = tempfile::tempdir().unwrap();
-    let releases = tmp.path().join("releases");
-    release_files(&releases, VERSION);
-    let server = FileServer::start(&releases);
+    let releases = ReleaseLocation::new();
     let repo = PluginRepo::new(tmp.path());
-    let no_cargo = path_without(&["cargo"]);
     let ph = PluginHelm::bare(helm, tmp.path());
-    let from = |base: &str, args: &[&str]| -> Outcome {
-        let mut cmd = ph.cmd(args);
-        cmd.env("PATH", no_cargo.path()).env(DOWNLOAD_URL, base);
-        outcome(cmd.arg(&repo.clone))
-    };
+    let clone = repo.clone.to_str().unwrap();
 
-    let nothing = from(
-        &format!("{}/nothing-here", server.url()),
-        &["plugin", "install"],
-    );
-    assert_ne!(
-        nothing.code, 0,
-        "installed without a binary:\n{}",
-        nothing.stdout
-    );
+    let nothing = releases.helm_from("/nothing-here", &ph, &["plugin", "install", clone]);
+    assert_ne!(nothing.code, 0, "installed:\n{}", nothing.stdout);
     nothing.assert_stderr_has(&[
         "HTTP 404",
         "HELM_MILVUS_UPGRADE_BINARY=",
@@ -773,31 +807,16 @@ fn downloads_on_install_and_update(helm: Helm) {
     ph.run(&["plugin", "uninstall", "milvus-upgrade"]);
 
     let started = Instant::now();
-    let install = from(&server.url(), &["plugin", "install"]);
-    install.assert_code(0);
+    let install = releases.helm(&ph, &["plugin", "install", clone]);
     let took = started.elapsed();
-    install.assert_stdout_has(&[
-        &format!("installed {} (sha256 verified)", archive_name(VERSION)),
-        "Installed plugin: milvus-upgrade",
-    ]);
+    assert_downloaded(&ph, &install, VERSION, "Installed plugin: milvus-upgrade");
     eprintln!("{}: plugin install, download path: {took:?}", helm.name());
-    let version = ph.run(&["milvus-upgrade", "--version"]);
-    version.assert_code(0);
-    version.assert_stdout_has(&[&format!("helm milvus-upgrade {VERSION}")]);
 
     let next = "99.0.0";
     repo.set_version(next);
-    release_files(&releases, next);
-    let mut update = ph.cmd(&["plugin", "update", "milvus-upgrade"]);
-    update
-        .env("PATH", no_cargo.path())
-        .env(DOWNLOAD_URL, server.url());
-    let update = outcome(&mut update);
-    update.assert_code(0);
-    update.assert_stdout_has(&[
-        &format!("installed {} (sha256 verified)", archive_name(next)),
-        "Updated plugin: milvus-upgrade",
-    ]);
+    releases.publish(next);
+    let update = releases.helm(&ph, &["plugin", "update", "milvus-upgrade"]);
+    assert_downloaded(&ph, &update, next, "Updated plugin: milvus-upgrade");
     ph.run(&["plugin", "list"])
         .assert_stdout_has(&["milvus-upgrade", next]);
 }
@@ -817,23 +836,9 @@ fn downloads_the_release_binary_on_install_and_update_helm4() {
 #[test]
 fn helm4_installs_the_plugin_package() {
     let tmp = tempfile::tempdir().unwrap();
-    let releases = tmp.path().join("releases");
-    release_files(&releases, VERSION);
-    let server = FileServer::start(&releases);
-    let no_cargo = path_without(&["cargo"]);
+    let releases = ReleaseLocation::new();
     let ph = PluginHelm::bare(Helm::V4, tmp.path());
-    let package = format!("{}/milvus-upgrade-{VERSION}.tgz", server.url());
-    let mut install = ph.cmd(&["plugin", "install", &package, "--verify=false"]);
-    install
-        .env("PATH", no_cargo.path())
-        .env(DOWNLOAD_URL, server.url());
-    let install = outcome(&mut install);
-    install.assert_code(0);
-    install.assert_stdout_has(&[
-        &format!("installed {} (sha256 verified)", archive_name(VERSION)),
-        "Installed plugin: milvus-upgrade",
-    ]);
-    let version = ph.run(&["milvus-upgrade", "--version"]);
-    version.assert_code(0);
-    version.assert_stdout_has(&[&format!("helm milvus-upgrade {VERSION}")]);
+    let package = format!("{}/milvus-upgrade-{VERSION}.tgz", releases.server.url());
+    let install = releases.helm(&ph, &["plugin", "install", &package, "--verify=false"]);
+    assert_downloaded(&ph, &install, VERSION, "Installed plugin: milvus-upgrade");
 }
