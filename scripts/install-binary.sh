@@ -20,6 +20,8 @@ PROJECT_URL=https://github.com/helm-milvus-upgrade/helm-milvus-upgrade
 
 say() { echo "helm-milvus-upgrade: $*"; }
 dir="${HELM_PLUGIN_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
+# Git Bash: Helm passes a Windows path (C:\...).
+if command -v cygpath >/dev/null 2>&1; then dir=$(cygpath -u "$dir"); fi
 if [ "${HELM_MILVUS_UPGRADE_SKIP_BUILD:-}" = "1" ]; then
   say "HELM_MILVUS_UPGRADE_SKIP_BUILD=1, not installing a binary" >&2
   exit 0
