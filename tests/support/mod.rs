@@ -10,6 +10,7 @@
 pub mod audit;
 mod cluster;
 mod helm;
+mod http;
 mod ns;
 mod outcome;
 mod plugin;
@@ -25,6 +26,7 @@ pub use helm::{
     assert_release_deployed, helm_cmd, helm_json, install_release, release_history,
     try_install_release, Helm, Install, Revision,
 };
+pub use http::{path_without, FileServer};
 pub use ns::TestNs;
 pub use outcome::{assert_no_writes, outcome, run_plugin, upgrade_args, writes_since, Outcome};
 pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
