@@ -65,7 +65,9 @@ median_seconds() {
       "$@" >/dev/null 2>&1 || true
       times+=("$(calc "$(now) - $t0" 4)")
     done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+    printf '%s\n' "${times[@]}" | median
   fi
 }
+# median: the median of the numbers on stdin, one a line.
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 timer_name() { command -v hyperfine >/dev/null && echo "hyperfine" || echo "date +%s.%N"; }
