@@ -2,14 +2,21 @@
 //! default apply method: GPU images from a private mirror keep flavour and registry;
 //! only the Milvus Helm chart is ever chosen, whatever else is called `milvus`; two
 //! repositories carrying it need `--repo`; a Pulsar v2 pin onto a breaking chart needs
-//! `--force`. Each refusal writes nothing (audit log).
+//! `--force`; fullnameOverride, a second release in the namespace, attu and cdc (never
+//! touched); a user.yaml that does not parse (refused, never replaced). Each refusal
+//! writes nothing (audit log).
 
 mod support;
 
-use serde_json::Value;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Patch, PatchParams};
+use kube::Api;
+use serde_json::{json, Value};
 use support::repos::{MILVUS_TWICE_AND_BITNAMI, WITH_BITNAMI};
 use support::{
-    assert_no_writes, audit, release_images, run_plugin, upgrade_args, Helm, Install, TestNs,
+    assert_no_writes, audit, block_on, client, create, release_images, run_plugin, upgrade_args,
+    Helm, Install, TestNs, User,
 };
 
 const MIRROR: &str = "registry.example.com/milvusdb/milvus";
@@ -173,4 +180,90 @@ fn pulsar_v2_pin_onto_a_breaking_chart_needs_force_helm3() {
 #[test]
 fn pulsar_v2_pin_onto_a_breaking_chart_needs_force_helm4() {
     pulsar_v2_pin_onto_a_breaking_chart_needs_force(Helm::V4);
+}
+
+/// A cdc Deployment as the chart labels it, running its own image.
+fn cdc_deployment(release: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("{release}-milvus-cdc"), "labels": {
+            "app.kubernetes.io/instance": release, "app.kubernetes.io/name": "milvus", "component": "cdc"}},
+        "spec": {"replicas": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/instance": release, "component": "cdc"}},
+            "template": {"metadata": {"labels": {"app.kubernetes.io/instance": release, "component": "cdc"}},
+                "spec": {"containers": [{"name": "cdc", "image": CDC_IMAGE}]}}}
+    }))
+    .unwrap()
+}
+
+const CDC_IMAGE: &str = "milvusdb/milvus-cdc:v2.0.0";
+
+fn overrides_neighbours_attu_and_cdc(helm: Helm) {
+    let ns = TestNs::new(&format!("shapes-{}", helm.name()));
+    Install::new(helm, &ns, "prod", "4.2.8")
+        .set("fullnameOverride", "vectors")
+        .set("attu.enabled", "true")
+        .run();
+    Install::new(helm, &ns, "other", "4.2.8").run();
+    create(User::Admin, ns.name(), &cdc_deployment("prod")).unwrap();
+    let before_other = release_images(ns.name(), "other");
+    let run = run_plugin(helm, &ns, &upgrade_args("prod", "2.5.16"));
+    run.assert_code(0);
+    for (name, image) in release_images(ns.name(), "prod") {
+        let want = match name.as_str() {
+            n if n.ends_with("-attu") => continue,
+            "prod-milvus-cdc" => CDC_IMAGE.to_string(),
+            n => {
+                assert!(n.starts_with("vectors-"), "{n}");
+                "milvusdb/milvus:v2.5.16".to_string()
+            }
+        };
+        assert_eq!(image, want, "{name}");
+    }
+    assert_eq!(release_images(ns.name(), "other"), before_other);
+}
+
+#[test]
+fn overrides_neighbours_attu_and_cdc_helm3() {
+    overrides_neighbours_attu_and_cdc(Helm::V3);
+}
+
+#[test]
+fn overrides_neighbours_attu_and_cdc_helm4() {
+    overrides_neighbours_attu_and_cdc(Helm::V4);
+}
+
+const BROKEN_YAML: &str = "queryNode: [unclosed\n  : :";
+
+fn a_config_that_does_not_parse_is_refused(helm: Helm) {
+    let ns = TestNs::new(&format!("bad-config-{}", helm.name()));
+    Install::new(helm, &ns, "rel", "4.2.8").run();
+    let configs: Api<ConfigMap> = Api::namespaced(client(User::Admin), ns.name());
+    let api = configs.clone();
+    block_on(async move {
+        let broken = json!({"data": {"user.yaml": BROKEN_YAML}});
+        api.patch(
+            "rel-milvus",
+            &PatchParams::default(),
+            &Patch::Merge(&broken),
+        )
+        .await
+    })
+    .unwrap();
+    let mark = audit::mark();
+    let refused = run_plugin(helm, &ns, &upgrade_args("rel", "2.5.16"));
+    refused.assert_code(6);
+    refused.assert_stdout_has(&["Milvus config parses", "configmap/rel-milvus user.yaml"]);
+    assert_no_writes(&mark, ns.name());
+    let kept = block_on(async move { configs.get("rel-milvus").await }).unwrap();
+    assert_eq!(kept.data.unwrap()["user.yaml"], BROKEN_YAML);
+}
+
+#[test]
+fn a_config_that_does_not_parse_is_refused_helm3() {
+    a_config_that_does_not_parse_is_refused(Helm::V3);
+}
+
+#[test]
+fn a_config_that_does_not_parse_is_refused_helm4() {
+    a_config_that_does_not_parse_is_refused(Helm::V4);
 }

@@ -116,7 +116,13 @@ async fn enable_active_standby(
         .data
         .and_then(|d| d.get(key).cloned())
         .unwrap_or_default();
-    let mut doc: Value = serde_yaml_ng::from_str(&text).unwrap_or(Value::Null);
+    // A config that does not parse is never replaced: pre-flight refuses it, and a
+    // change since then stops here.
+    let mut doc: Value = crate::world::cluster::parse_yaml(&text).map_err(|e| {
+        Error::Failed(format!(
+            "configmap/{name} {key} does not parse as YAML ({e}); fix it, then run again"
+        ))
+    })?;
     if !doc.is_object() {
         doc = json!({});
     }

@@ -257,6 +257,8 @@ pub struct MilvusConfig {
     /// Coordinator sections (`rootCoord`, ...) with `enableActiveStandby: true`.
     pub active_standby: Vec<String>,
     pub root_path: Option<String>,
+    /// `user.yaml: <parser message>` when a config key does not parse as YAML.
+    pub unparseable: Option<String>,
 }
 
 /// Everything the planner needs, gathered before any decision.

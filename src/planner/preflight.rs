@@ -70,6 +70,7 @@ pub fn checks(plan: &Plan, facts: &Facts, access: &[Access], resuming: bool) -> 
         release_deployed(facts),
         deployments_available(facts, plan, resuming),
         permissions(access, &facts.release.namespace),
+        config_parses(facts),
     ];
     let charted: Vec<String> = plan
         .hops
@@ -169,6 +170,25 @@ fn permissions(access: &[Access], namespace: &str) -> Check {
             "ask for a Role in namespace {namespace} granting: {}",
             missing.join(", ")
         )),
+    )
+}
+
+/// The Milvus ConfigMap must parse: the rolling path edits it, and no path may
+/// carry a broken config into the new version.
+fn config_parses(facts: &Facts) -> Check {
+    let broken = facts.config.as_ref().and_then(|c| {
+        let why = c.unparseable.as_ref()?;
+        Some((c.config_map.clone(), why.clone()))
+    });
+    let detail = match &broken {
+        Some((name, why)) => format!("configmap/{name} {why}"),
+        None => "the Milvus config parses".into(),
+    };
+    check(
+        "Milvus config parses",
+        broken.is_none(),
+        detail,
+        broken.map(|(name, _)| format!("fix the YAML in configmap/{name} (the release's extraConfigFiles / user.yaml values), then run again; it is never replaced")),
     )
 }
 

@@ -54,6 +54,10 @@ pub fn workload(d: &Deployment, chart_name: &str) -> Option<Workload> {
         return None;
     }
     let component = Component::from_label(labels.get("component")?)?;
+    // milvus-cdc runs its own image (not image.all): never patched or scaled, like attu.
+    if component == Component::Cdc {
+        return None;
+    }
     let spec = &d.spec;
     let containers = &spec.template.spec.as_ref()?.containers;
     let container = containers
@@ -126,11 +130,16 @@ pub fn parse_config(name: &str, data: &BTreeMap<String, String>) -> MilvusConfig
     } else {
         "milvus.yaml"
     };
-    let docs: Vec<serde_json::Value> = ["default.yaml", "user.yaml", "milvus.yaml"]
+    let parsed: Vec<(&str, Result<serde_json::Value, String>)> =
+        ["default.yaml", "user.yaml", "milvus.yaml"]
+            .into_iter()
+            .filter_map(|k| Some((k, data.get(k)?)))
+            .map(|(k, text)| (k, parse_yaml(text)))
+            .collect();
+    let unparseable = parsed
         .iter()
-        .filter_map(|k| data.get(*k))
-        .filter_map(|text| serde_yaml_ng::from_str(text).ok())
-        .collect();
+        .find_map(|(k, r)| r.as_ref().err().map(|e| format!("{k}: {e}")));
+    let docs: Vec<serde_json::Value> = parsed.into_iter().filter_map(|(_, r)| r.ok()).collect();
     let active_standby = ["rootCoord", "dataCoord", "queryCoord", "indexCoord"]
         .into_iter()
         .filter(|s| {
@@ -151,7 +160,16 @@ pub fn parse_config(name: &str, data: &BTreeMap<String, String>) -> MilvusConfig
         key: key.to_string(),
         active_standby,
         root_path,
+        unparseable,
     }
+}
+
+/// A config file's YAML; an empty file is an empty document.
+pub fn parse_yaml(text: &str) -> Result<serde_json::Value, String> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
 }
 
 /// Asks the API server (SelfSubjectAccessReview) whether each permission is granted.

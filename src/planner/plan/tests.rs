@@ -77,6 +77,7 @@ fn facts(version: &str, layout: Layout, mq: MessageQueue) -> Facts {
             key: "user.yaml".into(),
             active_standby: vec![],
             root_path: None,
+            unparseable: None,
         }),
         index: index(),
         helm_version: Some(semver::Version::new(3, 17, 3)),
