@@ -53,5 +53,9 @@ fn imports_point_down_only() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports pointing up:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports pointing up:\n{}",
+        wrong.join("\n")
+    );
 }

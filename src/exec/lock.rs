@@ -70,7 +70,7 @@ impl Lock {
     }
 }
 
-fn lease(name: &str, release: &str, holder: &str, resource_version: Option<String>) -> Lease {
+pub fn lease(name: &str, release: &str, holder: &str, resource_version: Option<String>) -> Lease {
     let now = MicroTime(Timestamp::now());
     Lease {
         metadata: ObjectMeta {

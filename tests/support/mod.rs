@@ -22,7 +22,9 @@ pub use cluster::{
 };
 pub use helm::{helm_cmd, install_release, try_install_release, Helm, Install};
 pub use ns::TestNs;
-pub use outcome::{assert_no_writes, outcome, run_plugin, upgrade_args, writes_since, Outcome};
+pub use outcome::{
+    assert_no_writes, dry_runs_since, outcome, run_plugin, upgrade_args, writes_since, Outcome,
+};
 pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
 pub use repos::{ChartRepo, DEFAULT_REPOS, WITH_BITNAMI};
 pub use wait::{

@@ -1,0 +1,180 @@
+//! Production-cluster hardening: every object a run creates is submitted as a
+//! server-side dry run before the first write, so a ResourceQuota, a LimitRange or
+//! a missing StorageClass refuses the meta migration before Milvus is stopped
+//! (exit 6, no write in the audit log); migration pods carry limits and inherit
+//! the Milvus pods' placement.
+
+mod support;
+
+use serde_json::json;
+use support::{
+    audit, create_limit_range, create_resource_quota, dry_runs_since, install_release, run_plugin,
+    writes_since, Helm, Outcome, TestNs,
+};
+
+const OLD_CHART: &str = "3.2.18";
+const TARGET: &str = "2.2.0";
+
+/// A 2.1.4 release (meta migration to 2.2.0) in a namespace of its own, shaped by
+/// `policy` after the install; then the upgrade with `extra` flags.
+fn migrate_under(
+    helm: Helm,
+    prefix: &str,
+    policy: impl FnOnce(&TestNs),
+    extra: &[&str],
+) -> (TestNs, audit::Mark, Outcome) {
+    let ns = TestNs::new(prefix);
+    install_release(helm, &ns, "rel", OLD_CHART, &[]);
+    policy(&ns);
+    let mark = audit::mark();
+    let mut args = vec!["rel", "--to", TARGET, "--yes", "--session-wait", "0s"];
+    args.extend_from_slice(extra);
+    let out = run_plugin(helm, &ns, &args);
+    (ns, mark, out)
+}
+
+/// Refused at pre-flight: exit 6, the API server's words and the fix shown, the
+/// migration's objects dry-run, nothing written (no Deployment scaled, no Lease).
+fn assert_refused_before_any_write(ns: &TestNs, mark: &audit::Mark, out: &Outcome, said: &[&str]) {
+    out.assert_code(6);
+    out.assert_stdout_has(said);
+    let writes = writes_since(mark, ns.name());
+    assert!(writes.is_empty(), "writes: {:#?}", writes.0);
+    let dry_runs = dry_runs_since(mark, ns.name());
+    for object in [
+        "leases/rel-milvus-upgrade-lock",
+        "configmaps/rel-milvus-upgrade-state",
+        "persistentvolumeclaims/milvus-meta-migration-backup-rel",
+        "configmaps/milvus-meta-migration-config-rel",
+        "pods/milvus-meta-migration-backup-rel",
+        "pods/milvus-meta-migration-rel",
+        "pods/milvus-meta-migration-rollback-rel",
+    ] {
+        assert!(
+            dry_runs.iter().any(|d| d == object),
+            "{object} not dry-run: {dry_runs:?}"
+        );
+    }
+}
+
+#[test]
+fn a_quota_on_pvcs_refuses_the_migration_before_milvus_stops() {
+    let (ns, mark, out) = migrate_under(
+        Helm::V3,
+        "hard-pvc-quota",
+        |ns| {
+            create_resource_quota(ns.name(), "no-pvcs", &[("persistentvolumeclaims", "0")]);
+        },
+        &[],
+    );
+    assert_refused_before_any_write(
+        &ns,
+        &mark,
+        &out,
+        &[
+            "persistentvolumeclaim/milvus-meta-migration-backup-rel refused",
+            "exceeded quota: no-pvcs",
+            "ResourceQuota",
+            "nothing was changed",
+        ],
+    );
+}
+
+#[test]
+fn a_quota_on_pods_refuses_the_migration_before_milvus_stops() {
+    let (ns, mark, out) = migrate_under(
+        Helm::V4,
+        "hard-pod-quota",
+        |ns| {
+            create_resource_quota(ns.name(), "no-pods", &[("pods", "0")]);
+        },
+        &[],
+    );
+    assert_refused_before_any_write(
+        &ns,
+        &mark,
+        &out,
+        &[
+            "pod/milvus-meta-migration-backup-rel refused",
+            "exceeded quota: no-pods",
+        ],
+    );
+}
+
+/// A quota that demands limits refuses pods without them: the migration pods carry
+/// small ones, so the plan is ready.
+#[test]
+fn a_quota_demanding_limits_admits_the_migration_pods() {
+    let (ns, mark, out) = migrate_under(
+        Helm::V3,
+        "hard-limits-quota",
+        |ns| {
+            create_resource_quota(
+                ns.name(),
+                "limits",
+                &[("limits.cpu", "4"), ("limits.memory", "4Gi")],
+            );
+        },
+        &["--dry-run", "-o", "json"],
+    );
+    out.assert_code(0);
+    let checks = out.json()["checks"].clone();
+    let admitted = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cluster admits the objects the upgrade creates")
+        .unwrap_or_else(|| panic!("no admission check: {checks:#}"));
+    assert_eq!(admitted["ok"], json!(true), "{admitted:#}");
+    assert!(writes_since(&mark, ns.name()).is_empty());
+}
+
+#[test]
+fn a_limit_range_refuses_the_backup_pvc_until_it_fits() {
+    let (ns, mark, out) = migrate_under(
+        Helm::V3,
+        "hard-limitrange",
+        |ns| {
+            create_limit_range(
+                ns.name(),
+                "small-claims",
+                json!([{"type": "PersistentVolumeClaim", "max": {"storage": "1Gi"}}]),
+            );
+        },
+        &[],
+    );
+    assert_refused_before_any_write(
+        &ns,
+        &mark,
+        &out,
+        &[
+            "maximum storage usage per PersistentVolumeClaim is 1Gi",
+            "LimitRange",
+            "--backup-size",
+        ],
+    );
+    let fits = run_plugin(
+        Helm::V3,
+        &ns,
+        &["rel", "--to", TARGET, "--dry-run", "--backup-size", "1Gi"],
+    );
+    fits.assert_code(0);
+}
+
+#[test]
+fn a_missing_storage_class_refuses_the_migration_before_milvus_stops() {
+    let (ns, mark, out) = migrate_under(
+        Helm::V4,
+        "hard-no-class",
+        |_| {},
+        &["--storage-class", "no-such-class"],
+    );
+    out.assert_code(6);
+    out.assert_stdout_has(&[
+        "--storage-class no-such-class does not exist",
+        "the cluster has: ",
+        support::default_storage_class(),
+    ]);
+    let writes = writes_since(&mark, ns.name());
+    assert!(writes.is_empty(), "writes: {:#?}", writes.0);
+}
