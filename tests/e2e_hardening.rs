@@ -178,3 +178,37 @@ fn a_missing_storage_class_refuses_the_migration_before_milvus_stops() {
     let writes = writes_since(&mark, ns.name());
     assert!(writes.is_empty(), "writes: {:#?}", writes.0);
 }
+
+/// SIGTERM (CI runners, `timeout`) stops a run like Ctrl-C: between steps, exit 130,
+/// progress recorded; the same command resumes and finishes.
+#[test]
+fn sigterm_interrupts_like_ctrl_c_and_the_run_resumes() {
+    let helm = Helm::V4;
+    let ns = TestNs::new("hard-sigterm");
+    install_release(helm, &ns, "rel", "4.0.13", &[]);
+    let mark = audit::mark();
+    let args = support::upgrade_args("rel", "2.4.9");
+    let mut child = support::plugin_cmd(helm, &ns).args(&args).spawn().unwrap();
+    mark.wait_for(std::time::Duration::from_secs(60), |e| {
+        !e.clone()
+            .in_namespace(ns.name())
+            .by_user_agent(support::PLUGIN_USER_AGENT)
+            .verb("patch")
+            .resource("deployments")
+            .is_empty()
+    });
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "SIGTERM is an interruption");
+    let s = run_plugin(helm, &ns, &["status", "rel", "-o", "json"]).json();
+    assert_ne!(
+        s["upgrade"],
+        serde_json::Value::Null,
+        "progress recorded for the resume"
+    );
+    run_plugin(helm, &ns, &args).assert_code(0);
+}
