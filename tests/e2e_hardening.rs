@@ -212,3 +212,66 @@ fn sigterm_interrupts_like_ctrl_c_and_the_run_resumes() {
     );
     run_plugin(helm, &ns, &args).assert_code(0);
 }
+
+/// Someone takes the Lease mid-run: the next renewal notices (resourceVersion
+/// precondition), the run stops before its next write with the state kept
+/// (exit 130), and the other holder's Lease is not deleted.
+#[test]
+fn a_lost_lease_stops_the_run_before_its_next_write() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Patch, PatchParams};
+    let helm = Helm::V3;
+    let ns = TestNs::new("hard-lease");
+    install_release(helm, &ns, "rel", "4.0.13", &[]);
+    let mark = audit::mark();
+    // Coordinators wait 30 s each: the run outlives a renewal.
+    let args = ["rel", "--to", "2.4.9", "--yes", "--timeout", "300s"];
+    let mut child = support::plugin_cmd(helm, &ns).args(args).spawn().unwrap();
+    mark.wait_for(std::time::Duration::from_secs(60), |e| {
+        !e.clone()
+            .in_namespace(ns.name())
+            .by_user_agent(support::PLUGIN_USER_AGENT)
+            .verb("patch")
+            .resource("deployments")
+            .is_empty()
+    });
+    let leases: kube::Api<Lease> =
+        kube::Api::namespaced(support::client(support::User::Admin), ns.name());
+    let steal = json!({"spec": {"holderIdentity": "other-host/1/0"}});
+    support::block_on({
+        let leases = leases.clone();
+        async move {
+            leases
+                .patch(
+                    "rel-milvus-upgrade-lock",
+                    &PatchParams::default(),
+                    &Patch::Merge(&steal),
+                )
+                .await
+        }
+    })
+    .unwrap();
+    let stolen = support::audit::mark();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "a lost lock stops the run");
+    let after = writes_since(&stolen, ns.name())
+        .filter(|e| e.resource == "deployments")
+        .len();
+    assert!(
+        after <= 1,
+        "Deployments written after the lease was lost: {after}"
+    );
+    let lease =
+        support::block_on(async move { leases.get("rel-milvus-upgrade-lock").await }).unwrap();
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some("other-host/1/0"),
+        "the other holder's lease stays"
+    );
+    let s = run_plugin(helm, &ns, &["status", "rel", "-o", "json"]).json();
+    assert_ne!(
+        s["upgrade"],
+        serde_json::Value::Null,
+        "state kept for the resume"
+    );
+}

@@ -63,6 +63,7 @@ pub async fn run(
         )));
     }
     let mut run = Run::new(ctx, facts, progress, settings, events);
+    lock.interrupt_on_loss(run.interrupt.clone());
     let mut result = run_hops(&mut run, plan, sync_helm).await;
     let released = lock.release().await;
     if result.is_ok() {
