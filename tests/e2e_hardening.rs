@@ -57,20 +57,26 @@ fn assert_refused_before_any_write(ns: &TestNs, mark: &audit::Mark, out: &Outcom
     }
 }
 
-#[test]
-fn a_quota_on_pvcs_refuses_the_migration_before_milvus_stops() {
+/// A ResourceQuota `name` with `hard` made after the install refuses the migration.
+fn refused_by_quota(helm: Helm, prefix: &str, name: &str, hard: &[(&str, &str)], said: &[&str]) {
     let (ns, mark, out) = migrate_under(
-        Helm::V3,
-        "hard-pvc-quota",
+        helm,
+        prefix,
         |ns| {
-            create_resource_quota(ns.name(), "no-pvcs", &[("persistentvolumeclaims", "0")]);
+            create_resource_quota(ns.name(), name, hard);
         },
         &[],
     );
-    assert_refused_before_any_write(
-        &ns,
-        &mark,
-        &out,
+    assert_refused_before_any_write(&ns, &mark, &out, said);
+}
+
+#[test]
+fn a_quota_on_pvcs_refuses_the_migration_before_milvus_stops() {
+    refused_by_quota(
+        Helm::V3,
+        "hard-pvc-quota",
+        "no-pvcs",
+        &[("persistentvolumeclaims", "0")],
         &[
             "persistentvolumeclaim/milvus-meta-migration-backup-rel refused",
             "exceeded quota: no-pvcs",
@@ -82,18 +88,11 @@ fn a_quota_on_pvcs_refuses_the_migration_before_milvus_stops() {
 
 #[test]
 fn a_quota_on_pods_refuses_the_migration_before_milvus_stops() {
-    let (ns, mark, out) = migrate_under(
+    refused_by_quota(
         Helm::V4,
         "hard-pod-quota",
-        |ns| {
-            create_resource_quota(ns.name(), "no-pods", &[("pods", "0")]);
-        },
-        &[],
-    );
-    assert_refused_before_any_write(
-        &ns,
-        &mark,
-        &out,
+        "no-pods",
+        &[("pods", "0")],
         &[
             "pod/milvus-meta-migration-backup-rel refused",
             "exceeded quota: no-pods",
@@ -179,16 +178,10 @@ fn a_missing_storage_class_refuses_the_migration_before_milvus_stops() {
     assert!(writes.is_empty(), "writes: {:#?}", writes.0);
 }
 
-/// SIGTERM (CI runners, `timeout`) stops a run like Ctrl-C: between steps, exit 130,
-/// progress recorded; the same command resumes and finishes.
-#[test]
-fn sigterm_interrupts_like_ctrl_c_and_the_run_resumes() {
-    let helm = Helm::V4;
-    let ns = TestNs::new("hard-sigterm");
-    install_release(helm, &ns, "rel", "4.0.13", &[]);
+/// Starts the upgrade and returns once it patched its first Deployment.
+fn spawn_until_first_patch(helm: Helm, ns: &TestNs, args: &[&str]) -> std::process::Child {
     let mark = audit::mark();
-    let args = support::upgrade_args("rel", "2.4.9");
-    let mut child = support::plugin_cmd(helm, &ns).args(&args).spawn().unwrap();
+    let child = support::plugin_cmd(helm, ns).args(args).spawn().unwrap();
     mark.wait_for(std::time::Duration::from_secs(60), |e| {
         !e.clone()
             .in_namespace(ns.name())
@@ -197,6 +190,18 @@ fn sigterm_interrupts_like_ctrl_c_and_the_run_resumes() {
             .resource("deployments")
             .is_empty()
     });
+    child
+}
+
+/// SIGTERM (CI runners, `timeout`) stops a run like Ctrl-C: between steps, exit 130,
+/// progress recorded; the same command resumes and finishes.
+#[test]
+fn sigterm_interrupts_like_ctrl_c_and_the_run_resumes() {
+    let helm = Helm::V4;
+    let ns = TestNs::new("hard-sigterm");
+    install_release(helm, &ns, "rel", "4.0.13", &[]);
+    let args = support::upgrade_args("rel", "2.4.9");
+    let mut child = spawn_until_first_patch(helm, &ns, &args);
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -223,18 +228,9 @@ fn a_lost_lease_stops_the_run_before_its_next_write() {
     let helm = Helm::V3;
     let ns = TestNs::new("hard-lease");
     install_release(helm, &ns, "rel", "4.0.13", &[]);
-    let mark = audit::mark();
     // Coordinators wait 30 s each: the run outlives a renewal.
     let args = ["rel", "--to", "2.4.9", "--yes", "--timeout", "300s"];
-    let mut child = support::plugin_cmd(helm, &ns).args(args).spawn().unwrap();
-    mark.wait_for(std::time::Duration::from_secs(60), |e| {
-        !e.clone()
-            .in_namespace(ns.name())
-            .by_user_agent(support::PLUGIN_USER_AGENT)
-            .verb("patch")
-            .resource("deployments")
-            .is_empty()
-    });
+    let mut child = spawn_until_first_patch(helm, &ns, &args);
     let leases: kube::Api<Lease> =
         kube::Api::namespaced(support::client(support::User::Admin), ns.name());
     let steal = json!({"spec": {"holderIdentity": "other-host/1/0"}});
