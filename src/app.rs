@@ -9,7 +9,9 @@ use crate::cli::{
     Cli, Command, GlobalArgs, Output, RollbackArgs, StatusArgs, UpgradeArgs, VersionsArgs,
 };
 use crate::error::{Error, PlanError};
+use crate::exec::admission;
 use crate::exec::migrate::rollback::{undo, Undo};
+use crate::exec::run::Settings;
 use crate::exec::runner;
 use crate::planner::facts::Facts;
 use crate::planner::plan::{self, Options, PathChoice, Plan};
@@ -88,6 +90,7 @@ pub async fn prepare(
     release: &str,
     target: &MilvusVersion,
     options: &Options,
+    settings: &Settings,
 ) -> Result<(Facts, Plan, Vec<Check>), Error> {
     let facts = ctx.facts(release).await?;
     let plan = plan::plan(&facts, target, options)?;
@@ -97,7 +100,15 @@ pub async fn prepare(
         &preflight::required_access(&plan),
     )
     .await?;
-    let checks = preflight::checks(&plan, &facts, &access, options.resume_from.is_some());
+    let permitted = access.iter().all(|a| a.allowed);
+    let probes = admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+    let checks = preflight::checks(
+        &plan,
+        &facts,
+        &access,
+        options.resume_from.is_some(),
+        &probes,
+    );
     Ok((facts, plan, checks))
 }
 
@@ -112,7 +123,8 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
             options.resume_from = p.from.parse().ok();
         }
     }
-    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options).await?;
+    let settings = args.settings();
+    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options, &settings).await?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
         Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),
@@ -135,7 +147,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     }
     confirm(args)?;
     let events = Box::new(Reporter::new(!global.no_color, false));
-    let outcome = runner::run(&ctx, &facts, &plan, &args.settings(), events).await?;
+    let outcome = runner::run(&ctx, &facts, &plan, &settings, events).await?;
     report(
         global,
         &plan,

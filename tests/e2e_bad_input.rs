@@ -293,7 +293,7 @@ fn cases(helm: Helm, ns: &TestNs, dir: &Path) -> Vec<Case> {
             "unknown repo",
             &helm_dry(&["--repo", "nosuch"]),
             6,
-            &["'nosuch' has no milvus chart"],
+            &["'nosuch' has no Milvus Helm chart"],
         ),
         case(
             "no repository added",

@@ -30,11 +30,13 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
     APISERVER.read().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The plugin's requests; its pre-flight server-side dry runs are not writes.
 fn plugin_events(events: &Events, ns: &str) -> Events {
     events
         .clone()
         .in_namespace(ns)
         .by_user_agent(PLUGIN_USER_AGENT)
+        .filter(|e| !e.request_uri.contains("dryRun=All"))
 }
 
 fn helm_events(events: &Events, ns: &str) -> Events {

@@ -5,6 +5,7 @@
 //! is what a run tells (shown by `ui::progress`), `status` reads what a run left.
 //! Depends on `planner` and `world`.
 
+pub mod admission;
 pub mod events;
 pub mod helm_hop;
 pub mod helm_sync;

@@ -17,7 +17,8 @@ use crate::exec::events::Events;
 use crate::planner::facts::Rollout;
 use crate::world::cluster::rollout;
 
-/// Ctrl-C: stop between steps, never in the middle of a write.
+/// Ctrl-C (SIGINT) or SIGTERM (CI runners, `timeout`, Kubernetes Jobs): stop
+/// between steps, never in the middle of a write.
 #[derive(Clone, Default)]
 pub struct Interrupt {
     flag: Arc<AtomicBool>,
@@ -25,16 +26,20 @@ pub struct Interrupt {
 }
 
 impl Interrupt {
-    pub fn on_ctrl_c() -> Self {
+    pub fn on_signals() -> Self {
         let interrupt = Interrupt::default();
         let me = interrupt.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                me.flag.store(true, Ordering::SeqCst);
-                me.notify.notify_waiters();
+            if signalled().await {
+                me.set();
             }
         });
         interrupt
+    }
+
+    pub fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
     }
 
     pub fn is_set(&self) -> bool {
@@ -46,6 +51,24 @@ impl Interrupt {
             self.notify.notified().await;
         }
     }
+}
+
+/// The first SIGINT or SIGTERM; false if neither can be listened to.
+#[cfg(unix)]
+async fn signalled() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return tokio::signal::ctrl_c().await.is_ok();
+    };
+    tokio::select! {
+        c = tokio::signal::ctrl_c() => c.is_ok(),
+        t = term.recv() => t.is_some(),
+    }
+}
+
+#[cfg(not(unix))]
+async fn signalled() -> bool {
+    tokio::signal::ctrl_c().await.is_ok()
 }
 
 #[derive(Debug)]

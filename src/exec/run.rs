@@ -77,7 +77,7 @@ impl<'a> Run<'a> {
             facts,
             progress,
             events,
-            interrupt: Interrupt::on_ctrl_c(),
+            interrupt: Interrupt::on_signals(),
             started,
             deadline: started + settings.timeout,
             timeout: settings.timeout,

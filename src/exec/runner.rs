@@ -11,6 +11,7 @@ use crate::exec::run::{Run, Settings};
 use crate::exec::state::{self, HopPhase, HopRecord, Progress};
 use crate::planner::facts::Facts;
 use crate::planner::plan::{Path, Plan};
+use crate::planner::preflight;
 use crate::world::gather::Context;
 
 /// How a run ended, and after how long.
@@ -29,6 +30,8 @@ pub async fn run(
     events: Box<dyn Events>,
 ) -> Result<Outcome, Error> {
     let existing = state::load(&ctx.client, &ctx.namespace, &plan.release).await?;
+    // A resumed run's release may still be moving by the interrupted run's hand.
+    let resuming = existing.is_some();
     let sync_helm = plan.hops.last().is_some_and(|h| h.path == Path::Rolling);
     let progress = resume_or_start(existing, plan)?;
     let lock = Lock::acquire(
@@ -38,7 +41,29 @@ pub async fn run(
         settings.take_over,
     )
     .await?;
+    // Fresh facts: the plan shown may be stale by now (someone upgraded, rolled
+    // back or patched the release meanwhile); nothing is written on a stale plan.
+    let changed = if resuming {
+        Vec::new()
+    } else {
+        match ctx.facts(&plan.release).await {
+            Ok(now) => preflight::changed_since_plan(facts, &now),
+            Err(e) => {
+                let _ = lock.release().await;
+                return Err(e);
+            }
+        }
+    };
+    if !changed.is_empty() {
+        let _ = lock.release().await;
+        return Err(Error::Preflight(format!(
+            "release '{}' changed since the plan was shown: {}; nothing was changed, run the command again to see the new plan",
+            plan.release,
+            changed.join("; ")
+        )));
+    }
     let mut run = Run::new(ctx, facts, progress, settings, events);
+    lock.interrupt_on_loss(run.interrupt.clone());
     let mut result = run_hops(&mut run, plan, sync_helm).await;
     let released = lock.release().await;
     if result.is_ok() {

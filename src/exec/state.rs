@@ -133,20 +133,25 @@ pub async fn load(
         .map_err(|e| Error::Failed(format!("configmap {} holds unreadable progress ({e}); inspect it, then delete it to start over", state_name(release))))
 }
 
+/// The state ConfigMap holding this progress.
+pub fn body(progress: &Progress) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": state_name(&progress.release),
+            "labels": {RELEASE_LABEL: progress.release, "app.kubernetes.io/managed-by": FIELD_MANAGER},
+        },
+        "data": {KEY: serde_json::to_string_pretty(progress).unwrap_or_default()},
+    })
+}
+
 /// Writes the progress (server-side apply under our field manager).
 pub async fn save(client: &Client, namespace: &str, progress: &mut Progress) -> Result<(), Error> {
     progress.updated_at = now_rfc3339();
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let name = state_name(&progress.release);
-    let body = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name,
-            "labels": {RELEASE_LABEL: progress.release, "app.kubernetes.io/managed-by": FIELD_MANAGER},
-        },
-        "data": {KEY: serde_json::to_string_pretty(progress).unwrap_or_default()},
-    });
+    let body = body(progress);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(&name, &params, &Patch::Apply(&body))
         .await

@@ -34,11 +34,16 @@ fn check(name: &str, ok: bool, detail: String, fix: Option<String>) -> Check {
 
 /// (verb, API group, resource) each path writes with.
 pub fn required_access(plan: &Plan) -> Vec<(&'static str, &'static str, &'static str)> {
+    // The verbs really sent: the Lease is created, replaced on take-over, patched
+    // on renewal and deleted; the state ConfigMap is applied (patch) and deleted.
     let mut wanted = vec![
         ("create", "coordination.k8s.io", "leases"),
         ("update", "coordination.k8s.io", "leases"),
+        ("patch", "coordination.k8s.io", "leases"),
+        ("delete", "coordination.k8s.io", "leases"),
         ("create", "", "configmaps"),
-        ("update", "", "configmaps"),
+        ("patch", "", "configmaps"),
+        ("delete", "", "configmaps"),
     ];
     for path in plan.paths() {
         let more: &[(&str, &str, &str)] = match path {
@@ -64,14 +69,59 @@ pub fn required_access(plan: &Plan) -> Vec<(&'static str, &'static str, &'static
     wanted
 }
 
+/// The API server's answer to a server-side dry run (`dryRun=All`) of one object
+/// a run will create: quotas, LimitRanges and admission answer it before any write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Admission {
+    /// `kind/name`
+    pub object: String,
+    /// It exists already (a resumed run reuses it).
+    pub exists: bool,
+    /// The API server's message when it refused the object.
+    pub refused: Option<String>,
+}
+
+/// The StorageClasses the cluster has, and the one the backup PVC asks for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Storage {
+    /// `--storage-class`; None: the cluster's default class.
+    pub requested: Option<String>,
+    /// (name, is the default class); None: not readable with these credentials.
+    pub classes: Option<Vec<(String, bool)>>,
+    /// The backup PVC exists already (a resumed run): its class was settled.
+    pub pvc_exists: bool,
+}
+
+/// What the cluster said when asked, read-only, before the first write.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Probes {
+    /// None: not asked (permissions missing, so the dry runs would only be refused).
+    pub admission: Option<Vec<Admission>>,
+    /// Some when the plan creates a PVC.
+    pub storage: Option<Storage>,
+}
+
 /// `resuming`: progress toward this target is recorded (a run was interrupted).
-pub fn checks(plan: &Plan, facts: &Facts, access: &[Access], resuming: bool) -> Vec<Check> {
+pub fn checks(
+    plan: &Plan,
+    facts: &Facts,
+    access: &[Access],
+    resuming: bool,
+    probes: &Probes,
+) -> Vec<Check> {
+    let namespace = &facts.release.namespace;
     let mut out = vec![
         release_deployed(facts),
         deployments_available(facts, plan, resuming),
-        permissions(access, &facts.release.namespace),
+        permissions(access, namespace),
         config_parses(facts),
     ];
+    if let Some(admission) = &probes.admission {
+        out.push(admitted(admission, namespace));
+    }
+    if let Some(storage) = &probes.storage {
+        out.push(storage_class(storage));
+    }
     let charted: Vec<String> = plan
         .hops
         .iter()
@@ -86,6 +136,37 @@ pub fn checks(plan: &Plan, facts: &Facts, access: &[Access], resuming: bool) -> 
             None,
         ));
         out.push(helm_version(facts));
+    }
+    out
+}
+
+/// What differs between the facts a plan was made from and the facts read again
+/// once the lock is held: someone changed the release meanwhile. Images, the set
+/// of Deployments and the Helm release (revision, chart, status); replica counts
+/// are left out (an HPA moves them and the run records them itself).
+pub fn changed_since_plan(planned: &Facts, now: &Facts) -> Vec<String> {
+    let mut out = Vec::new();
+    let (a, b) = (&planned.release, &now.release);
+    if a.revision != b.revision || a.chart != b.chart || a.status != b.status {
+        out.push(format!(
+            "release {}: revision {} {} ({}) → revision {} {} ({})",
+            a.name, a.revision, a.chart, a.status, b.revision, b.chart, b.status
+        ));
+    }
+    for w in &planned.workloads {
+        match now.workloads.iter().find(|n| n.name == w.name) {
+            None => out.push(format!("deployment/{} is gone", w.name)),
+            Some(n) if n.image != w.image => out.push(format!(
+                "deployment/{}: image {} → {}",
+                w.name, w.image, n.image
+            )),
+            Some(_) => {}
+        }
+    }
+    for n in &now.workloads {
+        if !planned.workloads.iter().any(|w| w.name == n.name) {
+            out.push(format!("deployment/{} is new ({})", n.name, n.image));
+        }
     }
     out
 }
@@ -190,6 +271,91 @@ fn config_parses(facts: &Facts) -> Check {
         detail,
         broken.map(|(name, _)| format!("fix the YAML in configmap/{name} (the release's extraConfigFiles / user.yaml values), then run again; it is never replaced")),
     )
+}
+
+fn admitted(answers: &[Admission], namespace: &str) -> Check {
+    let refused: Vec<(&str, &str)> = answers
+        .iter()
+        .filter_map(|a| Some((a.object.as_str(), a.refused.as_deref()?)))
+        .collect();
+    let detail = if refused.is_empty() {
+        let names: Vec<&str> = answers.iter().map(|a| a.object.as_str()).collect();
+        format!("server-side dry runs accepted: {}", names.join(", "))
+    } else {
+        refused
+            .iter()
+            .map(|(o, why)| format!("{o} refused: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let all = refused
+        .iter()
+        .map(|(_, why)| why.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut fixes = Vec::new();
+    if all.contains("exceeded quota") || all.contains("must specify") {
+        fixes.push(format!(
+            "raise or widen the ResourceQuota (`kubectl describe resourcequota -n {namespace}`)"
+        ));
+    }
+    if all.contains("per container")
+        || all.contains("per pod")
+        || all.contains("per persistentvolumeclaim")
+    {
+        fixes.push(format!("adjust the LimitRange (`kubectl describe limitrange -n {namespace}`), or the backup PVC's size with --backup-size"));
+    }
+    if fixes.is_empty() {
+        fixes.push(format!("make the namespace {namespace} admit these objects (quota, LimitRange, admission webhook or pod security policy named above)"));
+    }
+    check(
+        "cluster admits the objects the upgrade creates",
+        refused.is_empty(),
+        detail,
+        Some(format!("{}; nothing was changed", fixes.join("; "))),
+    )
+}
+
+fn storage_class(s: &Storage) -> Check {
+    let name = "storage class for the meta backup PVC";
+    if s.pvc_exists {
+        return check(name, true, "the backup PVC exists already".into(), None);
+    }
+    let Some(classes) = &s.classes else {
+        return check(
+            name,
+            true,
+            "StorageClasses not readable with these credentials: not checked".into(),
+            None,
+        );
+    };
+    let names: Vec<&str> = classes.iter().map(|(n, _)| n.as_str()).collect();
+    let known = if names.is_empty() {
+        "the cluster has no StorageClass".to_string()
+    } else {
+        format!("the cluster has: {}", names.join(", "))
+    };
+    match &s.requested {
+        Some(wanted) => check(
+            name,
+            names.contains(&wanted.as_str()),
+            if names.contains(&wanted.as_str()) {
+                format!("--storage-class {wanted} exists")
+            } else {
+                format!("--storage-class {wanted} does not exist; {known}")
+            },
+            Some("name an existing class with --storage-class (`kubectl get storageclass`)".into()),
+        ),
+        None => match classes.iter().find(|(_, default)| *default) {
+            Some((default, _)) => check(name, true, format!("default class {default}"), None),
+            None => check(
+                name,
+                false,
+                format!("no default StorageClass, so the backup PVC would never bind; {known}"),
+                Some("pass --storage-class with one of the cluster's classes, or mark one as the default (annotation storageclass.kubernetes.io/is-default-class=true)".into()),
+            ),
+        },
+    }
 }
 
 fn helm_version(facts: &Facts) -> Check {

@@ -8,6 +8,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 
@@ -221,4 +222,30 @@ pub fn api_error(e: kube::Error) -> Error {
             message: e.to_string(),
         },
     }
+}
+
+/// The cluster's StorageClasses: (name, is the default class); None when these
+/// credentials may not list them (cluster-scoped; ClusterRole `view` lacks them).
+pub async fn storage_classes(client: &Client) -> Result<Option<Vec<(String, bool)>>, Error> {
+    let api: Api<StorageClass> = Api::all(client.clone());
+    let list = match api.list(&ListParams::default()).await {
+        Ok(list) => list,
+        Err(kube::Error::Api(s)) if s.code == 403 => return Ok(None),
+        Err(e) => return Err(api_error(e)),
+    };
+    Ok(Some(
+        list.items
+            .iter()
+            .map(|c| {
+                let annotations = c.metadata.annotations.clone().unwrap_or_default();
+                let default = [
+                    "storageclass.kubernetes.io/is-default-class",
+                    "storageclass.beta.kubernetes.io/is-default-class",
+                ]
+                .iter()
+                .any(|k| annotations.get(*k).map(String::as_str) == Some("true"));
+                (c.metadata.name.clone().unwrap_or_default(), default)
+            })
+            .collect(),
+    ))
 }

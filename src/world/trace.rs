@@ -46,8 +46,9 @@ pub fn command(command: &std::process::Command) {
     ));
 }
 
-const VALUE_FLAGS: [&str; 6] = [
+const VALUE_FLAGS: [&str; 7] = [
     "--set",
+    "--set-literal",
     "--set-string",
     "--set-json",
     "--set-file",
@@ -55,12 +56,31 @@ const VALUE_FLAGS: [&str; 6] = [
     "-f",
 ];
 
-/// `--set a.b=secret` → `--set a.b=<redacted>`; `-f file` keeps the file name (the file is
+/// A flag whose value looks like a secret: `--password`, `--token`, `--client-secret`...
+fn secret_flag(flag: &str) -> bool {
+    let f = flag.to_ascii_lowercase();
+    f.starts_with('-')
+        && [
+            "password",
+            "passwd",
+            "token",
+            "secret",
+            "apikey",
+            "api-key",
+            "private-key",
+        ]
+        .iter()
+        .any(|w| f.contains(w))
+}
+
+/// `--password=x`, `--token x` (flags named like secrets, e.g. from `--helm-arg`) →
+/// `--password=<redacted>`; `--set a.b=secret` → `--set a.b=<redacted>`; `-f file` keeps the file name (the file is
 /// not printed), `--set-json`/`--set-file` hide the value.
 pub fn redact(args: &[String]) -> Vec<String> {
     let hide = |flag: &str, value: &str| -> String {
         match flag {
             "--values" | "-f" => value.to_string(),
+            "--secret" => "<redacted>".into(),
             _ => match value.split_once('=') {
                 Some((key, _)) => format!("{key}=<redacted>"),
                 None => "<redacted>".into(),
@@ -71,10 +91,18 @@ pub fn redact(args: &[String]) -> Vec<String> {
     let mut pending: Option<&str> = None;
     for arg in args {
         if let Some(flag) = pending.take() {
-            out.push(hide(flag, arg));
-            continue;
+            // After a secret-looking flag, a flag means it was a boolean (`--password-stdin`).
+            if !(flag == "--secret" && arg.starts_with('-')) {
+                out.push(hide(flag, arg));
+                continue;
+            }
         }
-        if let Some(flag) = VALUE_FLAGS.iter().find(|f| arg.as_str() == **f) {
+        if let Some((flag, _)) = arg.split_once('=').filter(|(f, _)| secret_flag(f)) {
+            out.push(format!("{flag}=<redacted>"));
+        } else if secret_flag(arg) {
+            pending = Some("--secret");
+            out.push(arg.clone());
+        } else if let Some(flag) = VALUE_FLAGS.iter().find(|f| arg.as_str() == **f) {
             pending = Some(flag);
             out.push(arg.clone());
         } else if let Some((flag, value)) =
@@ -118,6 +146,14 @@ mod tests {
         assert_eq!(
             redact(&argv("upgrade r c --set a.key=s3cr3t --set=b=x -f v.yaml --set-json j={} --version 1")),
             argv("upgrade r c --set a.key=<redacted> --set=b=<redacted> -f v.yaml --set-json j=<redacted> --version 1")
+        );
+    }
+
+    #[test]
+    fn redacts_flags_that_look_like_secrets() {
+        assert_eq!(
+            redact(&argv("upgrade r c --password=hunter2 --token abc --Client-Secret=s --password-stdin --wait --set-literal k=v --username=me")),
+            argv("upgrade r c --password=<redacted> --token <redacted> --Client-Secret=<redacted> --password-stdin --wait --set-literal k=<redacted> --username=me")
         );
     }
 }

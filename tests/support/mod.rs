@@ -28,7 +28,9 @@ pub use helm::{
 };
 pub use http::{path_without, FileServer};
 pub use ns::TestNs;
-pub use outcome::{assert_no_writes, outcome, run_plugin, upgrade_args, writes_since, Outcome};
+pub use outcome::{
+    assert_no_writes, dry_runs_since, outcome, run_plugin, upgrade_args, writes_since, Outcome,
+};
 pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
 pub use repos::{ChartRepo, DEFAULT_REPOS, WITH_BITNAMI};
 pub use wait::{

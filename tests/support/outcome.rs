@@ -89,15 +89,27 @@ pub fn outcome(cmd: &mut std::process::Command) -> Outcome {
 
 /// Writes by the plugin or the helm it runs since `mark`, in `ns` or
 /// cluster-wide (other tests write in their own namespaces meanwhile).
-/// Access reviews are questions, not writes.
+/// Access reviews and server-side dry runs (`dryRun=All`) are questions, not writes.
 pub fn writes_since(mark: &Mark, ns: &str) -> Events {
     mark.events()
         .writes()
         .filter(|e| e.resource != "selfsubjectaccessreviews")
+        .filter(|e| !e.request_uri.contains("dryRun=All"))
         .filter(|e| e.namespace == ns || e.namespace.is_empty())
         .filter(|e| {
             e.user_agent.starts_with(PLUGIN_USER_AGENT) || e.user_agent.starts_with("Helm/")
         })
+}
+
+/// The plugin's server-side dry runs since `mark` in `ns`, as `resource/name`.
+pub fn dry_runs_since(mark: &Mark, ns: &str) -> Vec<String> {
+    mark.events()
+        .in_namespace(ns)
+        .by_user_agent(PLUGIN_USER_AGENT)
+        .filter(|e| e.request_uri.contains("dryRun=All"))
+        .iter()
+        .map(|e| format!("{}/{}", e.resource, e.name))
+        .collect()
 }
 
 pub fn assert_no_writes(mark: &Mark, ns: &str) {

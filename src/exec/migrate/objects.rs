@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
@@ -17,7 +18,8 @@ use tokio::time::Instant;
 use crate::error::Error;
 use crate::exec::rollout::Interrupt;
 use crate::exec::state::{FIELD_MANAGER, RELEASE_LABEL};
-use crate::world::cluster::{api_error, INSTANCE_LABEL, NAME_LABEL};
+use crate::planner::component::Component;
+use crate::world::cluster::{api_error, release_selector, INSTANCE_LABEL, NAME_LABEL};
 
 pub const DEFAULT_ROOT_PATH: &str = "by-dev";
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30);
@@ -183,8 +185,36 @@ pub fn pvc_body(release: &str, size: &str, storage_class: Option<&str>) -> Value
     })
 }
 
-pub fn pod_body(job: Job, release: &str, image: &str) -> Value {
-    json!({
+/// Small, so quotas that demand limits accept the pods and LimitRanges leave them be.
+pub const POD_RESOURCES: (&str, &str, &str, &str) = ("100m", "128Mi", "500m", "512Mi");
+
+/// Pod spec fields the migration pods take from the release's Milvus pods, so they
+/// pull, schedule and run where those do (pull secrets, placement, security,
+/// service account).
+const INHERITED: [&str; 7] = [
+    "imagePullSecrets",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "securityContext",
+    "serviceAccountName",
+    "priorityClassName",
+];
+
+/// The inherited fields of a Milvus pod spec (JSON of a PodSpec).
+pub fn inherited(pod_spec: &Value) -> Value {
+    let picked: serde_json::Map<String, Value> = INHERITED
+        .iter()
+        .filter_map(|k| Some((k.to_string(), pod_spec.get(*k)?.clone())))
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    Value::Object(picked)
+}
+
+/// `fit`: what [`inherited`] took from the release's Milvus pods.
+pub fn pod_body(job: Job, release: &str, image: &str, fit: &Value) -> Value {
+    let (req_cpu, req_mem, lim_cpu, lim_mem) = POD_RESOURCES;
+    let mut body = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": job.pod_name(release), "labels": managed_labels(release)},
@@ -195,6 +225,10 @@ pub fn pod_body(job: Job, release: &str, image: &str) -> Value {
                 "image": image,
                 "command": ["/bin/sh"],
                 "args": ["-c", format!("/milvus/bin/meta-migration -config=/milvus/configs/meta/{}", job.config_file())],
+                "resources": {
+                    "requests": {"cpu": req_cpu, "memory": req_mem},
+                    "limits": {"cpu": lim_cpu, "memory": lim_mem},
+                },
                 "volumeMounts": [
                     {"name": "backup", "mountPath": "/milvus/data"},
                     {"name": "config", "mountPath": "/milvus/configs/meta"},
@@ -205,6 +239,21 @@ pub fn pod_body(job: Job, release: &str, image: &str) -> Value {
                 {"name": "config", "configMap": {"name": config_name(release)}},
             ],
         },
+    });
+    if let (Some(spec), Some(fit)) = (body["spec"].as_object_mut(), fit.as_object()) {
+        for (k, v) in fit {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    body
+}
+
+pub fn config_body(release: &str, files: &BTreeMap<String, String>) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": config_name(release), "labels": managed_labels(release)},
+        "data": files,
     })
 }
 
@@ -222,6 +271,28 @@ impl Objects<'_> {
 
     fn config_maps(&self) -> Api<ConfigMap> {
         Api::namespaced(self.client.clone(), self.namespace)
+    }
+
+    /// What the migration pods inherit from the first Milvus Deployment's pod
+    /// template (in the order the facts list them: by component, then name).
+    pub async fn pod_fit(&self) -> Result<Value, Error> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), self.namespace);
+        let list = api
+            .list(&ListParams::default().labels(&release_selector(self.release)))
+            .await
+            .map_err(api_error)?;
+        let first = list
+            .items
+            .iter()
+            .filter_map(|d| {
+                let labels = d.metadata.labels.as_ref()?;
+                let component = Component::from_label(labels.get("component")?)?;
+                Some(((component, d.metadata.name.clone()?), d))
+            })
+            .min_by(|a, b| a.0.cmp(&b.0));
+        Ok(first
+            .and_then(|(_, d)| serde_json::to_value(d.spec.template.spec.as_ref()?).ok())
+            .map_or_else(|| json!({}), |spec| inherited(&spec)))
     }
 
     /// The release's etcd Services (labels of the etcd subchart).
@@ -269,12 +340,7 @@ impl Objects<'_> {
 
     pub async fn apply_config(&self, files: &BTreeMap<String, String>) -> Result<(), Error> {
         let name = config_name(self.release);
-        let body = json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": name, "labels": managed_labels(self.release)},
-            "data": files,
-        });
+        let body = config_body(self.release, files);
         self.config_maps()
             .patch(
                 &name,
@@ -361,7 +427,8 @@ impl Objects<'_> {
         interrupt: &Interrupt,
     ) -> Result<(), Error> {
         let name = job.pod_name(self.release);
-        let body: Pod = serde_json::from_value(pod_body(job, self.release, image))
+        let fit = self.pod_fit().await?;
+        let body: Pod = serde_json::from_value(pod_body(job, self.release, image, &fit))
             .map_err(|e| Error::Failed(format!("pod spec: {e}")))?;
         match self.pods().create(&PostParams::default(), &body).await {
             Ok(_) => {}
@@ -501,7 +568,7 @@ mod tests {
         );
         assert_eq!(pvc_name("r"), "milvus-meta-migration-backup-r");
         assert_eq!(config_name("r"), "milvus-meta-migration-config-r");
-        let pod = pod_body(Job::Migrate, "r", "img:1");
+        let pod = pod_body(Job::Migrate, "r", "img:1", &json!({}));
         assert_eq!(pod["spec"]["restartPolicy"], "Never");
         assert_eq!(
             pod["spec"]["containers"][0]["args"][1],
@@ -517,6 +584,49 @@ mod tests {
         assert!(pvc_body("r", "5Gi", None)["spec"]
             .get("storageClassName")
             .is_none());
+    }
+
+    #[test]
+    fn pods_inherit_placement_and_security_and_carry_small_limits() {
+        let milvus_pod = json!({
+            "containers": [{"name": "proxy", "image": "milvusdb/milvus:v2.1.4"}],
+            "imagePullSecrets": [{"name": "regcred"}],
+            "nodeSelector": {"pool": "milvus"},
+            "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+            "affinity": {"nodeAffinity": {}},
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 1000},
+            "serviceAccountName": "milvus",
+            "hostNetwork": true,
+        });
+        let fit = inherited(&milvus_pod);
+        assert_eq!(
+            fit.as_object().unwrap().keys().collect::<Vec<_>>(),
+            [
+                "affinity",
+                "imagePullSecrets",
+                "nodeSelector",
+                "securityContext",
+                "serviceAccountName",
+                "tolerations"
+            ]
+        );
+        let pod = pod_body(Job::Backup, "r", "img:1", &fit);
+        assert_eq!(pod["spec"]["serviceAccountName"], "milvus");
+        assert_eq!(pod["spec"]["nodeSelector"]["pool"], "milvus");
+        assert_eq!(pod["spec"]["imagePullSecrets"][0]["name"], "regcred");
+        assert!(pod["spec"].get("hostNetwork").is_none());
+        assert!(pod["spec"].get("containers").is_some());
+        let resources = &pod["spec"]["containers"][0]["resources"];
+        assert_eq!(
+            resources["limits"],
+            json!({"cpu": "500m", "memory": "512Mi"})
+        );
+        assert_eq!(
+            resources["requests"],
+            json!({"cpu": "100m", "memory": "128Mi"})
+        );
+        let _: Pod = serde_json::from_value(pod).unwrap();
+        assert_eq!(inherited(&json!({"containers": []})), json!({}));
     }
 
     #[test]

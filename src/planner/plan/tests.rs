@@ -445,3 +445,98 @@ fn a_pinned_chart_that_breaks_pulsar_v2_needs_force() {
     pinned.force = true;
     assert!(plan(&f, &target, &pinned).is_ok());
 }
+
+#[test]
+fn fresh_facts_name_what_changed_since_the_plan() {
+    use crate::planner::preflight::changed_since_plan;
+    let planned = facts("2.4.5", Layout::MixCoord, MessageQueue::Pulsar);
+    let mut now = planned.clone();
+    now.workloads[0].replicas = 7;
+    now.workloads[0].rollout.ready = 1;
+    assert!(
+        changed_since_plan(&planned, &now).is_empty(),
+        "replicas and rollout are not changes"
+    );
+    now.release.revision = 4;
+    now.workloads[1].image = "milvusdb/milvus:v2.4.9".into();
+    now.workloads.pop();
+    let changed = changed_since_plan(&planned, &now);
+    assert_eq!(
+        changed,
+        [
+            "release my-release: revision 3 milvus-4.0.13 (deployed) → revision 4 milvus-4.0.13 (deployed)",
+            "deployment/my-release-milvus-datanode: image milvusdb/milvus:v2.4.5 → milvusdb/milvus:v2.4.9",
+            "deployment/my-release-milvus-proxy is gone",
+        ]
+    );
+}
+
+#[test]
+fn admission_and_storage_checks_carry_the_api_servers_words_and_the_fix() {
+    use crate::planner::preflight::{checks, Admission, Probes, Storage};
+    let f = facts("2.1.4", Layout::Separate, MessageQueue::Pulsar);
+    let p = plan(&f, &v("2.2.0"), &Options::default()).unwrap();
+    let find = |probes: &Probes, name: &str| {
+        checks(&p, &f, &[], false, probes)
+            .into_iter()
+            .find(|c| c.name.starts_with(name))
+    };
+    assert!(find(&Probes::default(), "cluster admits").is_none());
+    let refused = Probes {
+        admission: Some(vec![
+            Admission {
+                object: "lease/l".into(),
+                exists: false,
+                refused: None,
+            },
+            Admission {
+                object: "persistentvolumeclaim/b".into(),
+                exists: false,
+                refused: Some("exceeded quota: q, requested: persistentvolumeclaims=1".into()),
+            },
+        ]),
+        storage: Some(Storage {
+            requested: None,
+            classes: Some(vec![("slow".into(), false)]),
+            pvc_exists: false,
+        }),
+    };
+    let c = find(&refused, "cluster admits").unwrap();
+    assert!(!c.ok);
+    assert!(
+        c.detail
+            .contains("persistentvolumeclaim/b refused: exceeded quota: q"),
+        "{}",
+        c.detail
+    );
+    assert!(c.fix.unwrap().contains("ResourceQuota"));
+    let s = find(&refused, "storage class").unwrap();
+    assert!(
+        !s.ok && s.detail.contains("no default StorageClass") && s.detail.contains("slow"),
+        "{}",
+        s.detail
+    );
+    let fine = Probes {
+        admission: Some(vec![Admission {
+            object: "lease/l".into(),
+            exists: true,
+            refused: None,
+        }]),
+        storage: Some(Storage {
+            requested: Some("slow".into()),
+            classes: Some(vec![("slow".into(), false)]),
+            pvc_exists: false,
+        }),
+    };
+    assert!(find(&fine, "cluster admits").unwrap().ok);
+    assert!(find(&fine, "storage class").unwrap().ok);
+    let unreadable = Probes {
+        admission: None,
+        storage: Some(Storage {
+            requested: Some("x".into()),
+            classes: None,
+            pvc_exists: false,
+        }),
+    };
+    assert!(find(&unreadable, "storage class").unwrap().ok);
+}
