@@ -9,7 +9,6 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, ContainerStatus, PersistentVolumeClaim, Pod};
-use kube::api::PostParams;
 use kube::Api;
 use serde_json::{json, Value};
 use support::repos::MILVUS_TWICE_AND_BITNAMI;
@@ -170,20 +169,8 @@ fn deployment(name: &str, image: &str) -> Deployment {
     .unwrap()
 }
 
-fn create<K>(user: User, ns: &str, obj: K) -> kube::Result<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(client(user), ns);
-    block_on(async move { api.create(&PostParams::default(), &obj).await })
+fn create<K: support::NamespacedObject>(user: User, ns: &str, obj: K) -> kube::Result<K> {
+    support::create(user, ns, &obj)
 }
 
 #[test]
@@ -351,23 +338,14 @@ fn reuse_values_breaks_on_new_chart_keys_like_the_real_chart() {
 fn old_repository_holds_only_charts_up_to_4_0_31() {
     let ns = TestNs::new("env-repos");
     for helm in Helm::ALL {
-        let search = |repo: &str| {
-            let args = ["search", "repo", repo, "--versions", "-o", "json"];
-            let out = support::helm_cmd(helm, &ns, &args)
-                .output()
-                .expect("helm search");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-            list.iter()
-                .map(|e| e["version"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
+        let versions = |repo: &str| -> Vec<String> {
+            search(helm, &ns, repo)
+                .into_iter()
+                .map(|(_, v, _)| v)
+                .collect()
         };
-        let old = search("milvus/milvus");
-        let new = search("zilliztech/milvus");
+        let old = versions("milvus/milvus");
+        let new = versions("zilliztech/milvus");
         assert!(
             old.contains(&"4.0.31".to_string()) && !old.contains(&"4.0.34".to_string()),
             "{old:?}"
@@ -610,18 +588,10 @@ fn chart_hpa_and_the_hpa_controller_own_querynode_replicas() {
     );
 }
 
-/// `helm search repo milvus` rows: (name, version, app_version).
-fn search(helm: Helm, ns: &TestNs) -> Vec<(String, String, String)> {
-    let args = ["search", "repo", "milvus", "--versions", "-o", "json"];
-    let out = support::helm_cmd(helm, ns, &args)
-        .output()
-        .expect("helm search");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+/// `helm search repo QUERY --versions` rows: (name, version, app_version).
+fn search(helm: Helm, ns: &TestNs, query: &str) -> Vec<(String, String, String)> {
+    let args = ["search", "repo", query, "--versions", "-o", "json"];
+    let rows: Vec<Value> = support::helm_json(helm, ns, &args);
     rows.iter()
         .map(|r| {
             let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
@@ -648,11 +618,11 @@ fn bitnami_and_mirror_repositories_are_opt_in() {
             r
         };
         assert_eq!(
-            repos(&search(helm, &ns)),
+            repos(&search(helm, &ns, "milvus")),
             ["milvus/milvus", "zilliztech/milvus"]
         );
         ns.set_repos(helm, &WITH_BITNAMI);
-        let rows = search(helm, &ns);
+        let rows = search(helm, &ns, "milvus");
         assert_eq!(
             repos(&rows),
             ["bitnami/milvus", "milvus/milvus", "zilliztech/milvus"]
@@ -683,7 +653,7 @@ fn bitnami_and_mirror_repositories_are_opt_in() {
         assert!(milvus.contains("email: contact@milvus.io"));
         // The Milvus docs' setup: the chart as `milvus` too (a mirror here).
         ns.set_repos(helm, &MILVUS_TWICE_AND_BITNAMI);
-        let rows = search(helm, &ns);
+        let rows = search(helm, &ns, "milvus");
         let mirrored = rows
             .iter()
             .filter(|(n, v, _)| n == "milvus/milvus" && v == "5.0.19");

@@ -84,6 +84,8 @@ fn rolls_with(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str], 
         format!("v{to}"),
         "helm values not in sync"
     );
+    // ... in a revision that Helm applied, not one it left failed.
+    support::assert_release_deployed(helm, &ns, release);
 }
 
 #[test]

@@ -7,8 +7,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{LimitRange, Pod, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, PersistentVolumeClaim, Pod, ResourceQuota, Secret, ServiceAccount,
+};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
@@ -21,24 +24,46 @@ use super::{block_on, client, env, User, TIMEOUT};
 
 const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 
+/// A namespaced Kubernetes object type that [`create`] and [`dry_run_create`] take.
+pub trait NamespacedObject:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+// The object types tests create so far; add a line for another.
+impl NamespacedObject for ConfigMap {}
+impl NamespacedObject for Deployment {}
+impl NamespacedObject for HorizontalPodAutoscaler {}
+impl NamespacedObject for LimitRange {}
+impl NamespacedObject for PersistentVolumeClaim {}
+impl NamespacedObject for Pod {}
+impl NamespacedObject for ResourceQuota {}
+impl NamespacedObject for Secret {}
+impl NamespacedObject for ServiceAccount {}
+
+/// Creates `obj` in `ns` as `user`.
+pub fn create<K: NamespacedObject>(user: User, ns: &str, obj: &K) -> kube::Result<K> {
+    post(user, ns, obj, false)
+}
+
 /// Creates `obj` in `ns` as `user` with `?dryRun=All`: admission (quotas, LimitRanges,
 /// ServiceAccounts) answers, nothing is stored.
-pub fn dry_run_create<K>(user: User, ns: &str, obj: &K) -> kube::Result<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default,
-{
+pub fn dry_run_create<K: NamespacedObject>(user: User, ns: &str, obj: &K) -> kube::Result<K> {
+    post(user, ns, obj, true)
+}
+
+fn post<K: NamespacedObject>(user: User, ns: &str, obj: &K, dry_run: bool) -> kube::Result<K> {
     let api: Api<K> = Api::namespaced(client(user), ns);
     let obj = obj.clone();
     let params = PostParams {
-        dry_run: true,
+        dry_run,
         ..PostParams::default()
     };
     block_on(async move { api.create(&params, &obj).await })

@@ -199,3 +199,44 @@ pub fn install_release(
         .sets(sets)
         .run();
 }
+
+/// One revision of `helm history`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Revision {
+    pub revision: u32,
+    pub status: String,
+    pub chart: String,
+    pub app_version: String,
+    pub description: String,
+}
+
+/// `helm <args>` (for `ns`, as [`helm_cmd`]) that prints JSON (`-o json` in `args`),
+/// parsed; panics with helm's stderr when it fails.
+pub fn helm_json<T: serde::de::DeserializeOwned>(helm: Helm, ns: &TestNs, args: &[&str]) -> T {
+    let out = helm_cmd(helm, ns, args).output().expect("run helm");
+    let what = format!("{} {}", helm.name(), args.join(" "));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON: {e}"))
+}
+
+/// `helm history RELEASE`, oldest revision first.
+pub fn release_history(helm: Helm, ns: &TestNs, release: &str) -> Vec<Revision> {
+    helm_json(helm, ns, &["history", release, "-o", "json"])
+}
+
+/// Panics unless the release's newest revision is `deployed`: a `helm upgrade` that
+/// failed (e.g. server-side apply conflicts) leaves a `failed` revision whose values
+/// `helm get values` still shows.
+pub fn assert_release_deployed(helm: Helm, ns: &TestNs, release: &str) {
+    let history = release_history(helm, ns, release);
+    let newest = history.last().expect("a revision");
+    assert_eq!(
+        newest.status, "deployed",
+        "{release}: newest revision {} is {}: {}",
+        newest.revision, newest.status, newest.description
+    );
+}

@@ -17,10 +17,14 @@ pub mod repos;
 mod wait;
 
 pub use cluster::{
-    create_hpa, create_limit_range, create_resource_quota, default_storage_class, dry_run_create,
-    wait_service_account, without_default_storage_class, TestStorageClass,
+    create, create_hpa, create_limit_range, create_resource_quota, default_storage_class,
+    dry_run_create, wait_service_account, without_default_storage_class, NamespacedObject,
+    TestStorageClass,
 };
-pub use helm::{helm_cmd, install_release, try_install_release, Helm, Install};
+pub use helm::{
+    assert_release_deployed, helm_cmd, helm_json, install_release, release_history,
+    try_install_release, Helm, Install, Revision,
+};
 pub use ns::TestNs;
 pub use outcome::{assert_no_writes, outcome, run_plugin, upgrade_args, writes_since, Outcome};
 pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
