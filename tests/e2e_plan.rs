@@ -48,7 +48,7 @@ fn read_only_commands(helm: Helm) {
     assert_eq!(patches, 8, "{}", json.stdout);
     // The test API server is 1.20: a release Helm applies server-side (Helm 4's
     // default) is told about that server's stricter server-side apply.
-    let old_server_warning = plan["warnings"]
+    let old_server_warning = plan["plan"]["warnings"]
         .as_array()
         .unwrap()
         .iter()
