@@ -25,7 +25,7 @@ fn helm_hint(stderr: &str) -> &'static str {
     let lower = stderr.to_lowercase();
     if lower.contains("credentials") || lower.contains("unauthorized") {
         "\n  fix: the API server refused your credentials (expired or wrong token/certificate): renew them in your kubeconfig"
-    } else if lower.contains("forbidden") {
+    } else if lower.contains("is forbidden") {
         "\n  fix: your user may not read Helm's release records (Secrets) in this namespace: ask for get/list on secrets"
     } else if lower.contains("unreachable")
         || lower.contains("connection refused")

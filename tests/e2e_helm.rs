@@ -86,6 +86,7 @@ fn below_2_2_3_goes_through_helm(helm: Helm) {
         "chart 4.2.8 brings mixcoord: {comps:?}"
     );
     assert!(!comps.iter().any(|(c, _)| c == "rootcoord"), "{comps:?}");
+    support::assert_release_deployed(helm, &ns, "old");
 }
 
 #[test]
@@ -153,6 +154,7 @@ fn separate_pulsar_v2_to_2_6(helm: Helm) {
     assert_eq!(v["pulsar"]["enabled"], true, "Pulsar v2 kept: {v}");
     assert_eq!(v["pulsarv3"]["enabled"], false, "no new pulsarv3: {v}");
     assert_eq!(v["streaming"]["enabled"], true);
+    support::assert_release_deployed(helm, &ns, "up");
 }
 
 #[test]
@@ -210,10 +212,8 @@ fn archived_repository_only_is_refused_before_any_write() {
     support::assert_no_writes(&mark, ns.name());
 }
 
-#[test]
-fn a_failing_hop_is_rolled_back_to_the_recorded_revision() {
-    let helm = Helm::V3;
-    let ns = TestNs::new("helm-fail");
+fn a_failing_hop_is_rolled_back_to_the_recorded_revision(helm: Helm) {
+    let ns = TestNs::new(&format!("helm-fail-{}", helm.name()));
     install_release(helm, &ns, "hf", "4.0.6", &[]);
     let out = run_plugin(
         helm,
@@ -246,4 +246,15 @@ fn a_failing_hop_is_rolled_back_to_the_recorded_revision() {
         "{comps:?}"
     );
     assert!(comps.iter().any(|(c, _)| c == "rootcoord"));
+    support::assert_release_deployed(helm, &ns, "hf");
+}
+
+#[test]
+fn a_failing_hop_is_rolled_back_to_the_recorded_revision_helm3() {
+    a_failing_hop_is_rolled_back_to_the_recorded_revision(Helm::V3);
+}
+
+#[test]
+fn a_failing_hop_is_rolled_back_to_the_recorded_revision_helm4() {
+    a_failing_hop_is_rolled_back_to_the_recorded_revision(Helm::V4);
 }

@@ -394,6 +394,7 @@ fn rollback_command_undoes_a_failure_left_by_no_rollback() {
     out.assert_code(0);
     out.assert_stdout_has(&["Rolled back"]);
     expect_layout(&ns, "mr", &SEPARATE, OLD_IMAGE);
+    support::assert_release_deployed(helm, &ns, "mr");
     let again = run_plugin(helm, &ns, &["rollback", "mr"]);
     again.assert_stdout_has(&["Nothing to roll back"]);
 }

@@ -46,6 +46,14 @@ fn read_only_commands(helm: Helm) {
         .filter(|s| s["step"] == "patch_image")
         .count();
     assert_eq!(patches, 8, "{}", json.stdout);
+    // The test API server is 1.20: a release Helm applies server-side (Helm 4's
+    // default) is told about that server's stricter server-side apply.
+    let old_server_warning = plan["plan"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("omits key field protocol"));
+    assert_eq!(old_server_warning, helm == Helm::V4, "{}", json.stdout);
 
     let helm_path = run_plugin(
         helm,

@@ -69,7 +69,18 @@ fn rolls_with(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str], 
     out.assert_code(0);
     assert_all_on(&ns, release, &format!("milvusdb/milvus:v{to}"));
     let fullname = support::fullname(release);
-    let expected: Vec<String> = order.iter().map(|c| format!("{fullname}-{c}")).collect();
+    let mut expected: Vec<String> = order.iter().map(|c| format!("{fullname}-{c}")).collect();
+    if helm == Helm::V4 {
+        // Server-side apply: the coordinators' strategy is handed back before the
+        // Helm sync, by name.
+        let mut coordinators: Vec<String> = expected
+            .iter()
+            .filter(|d| d.ends_with("coord"))
+            .cloned()
+            .collect();
+        coordinators.sort();
+        expected.extend(coordinators);
+    }
     assert_eq!(patch_order(&mark, ns.name()), expected);
     let status = run_plugin(helm, &ns, &["status", release, "-o", "json"]);
     let s: Value = status.json();
@@ -86,6 +97,47 @@ fn rolls_with(helm: Helm, chart: &str, release: &str, to: &str, order: &[&str], 
     );
     // ... in a revision that Helm applied, not one it left failed.
     support::assert_release_deployed(helm, &ns, release);
+    assert_chart_owns_strategy(&ns, release);
+    // Helm owns every field again: the user's next plain upgrade has no conflict
+    // with the plugin's field manager (Helm 4 applies it server-side).
+    let chart = support::release_history(helm, &ns, release)
+        .pop()
+        .unwrap()
+        .chart;
+    let version = chart.trim_start_matches("milvus-");
+    let again = helm_cmd(
+        helm,
+        &ns,
+        &[
+            "upgrade",
+            release,
+            "zilliztech/milvus",
+            "--version",
+            version,
+            "--reuse-values",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        again.status.success(),
+        "plain helm upgrade after the plugin: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    support::assert_release_deployed(helm, &ns, release);
+}
+
+/// Coordinators are back on the chart's strategy (Recreate) after the Helm sync.
+fn assert_chart_owns_strategy(ns: &TestNs, release: &str) {
+    for (name, d) in release_deployments(ns.name(), release) {
+        let component = d.metadata.labels.as_ref().unwrap()["component"].clone();
+        if !component.ends_with("coord") {
+            continue;
+        }
+        let strategy = d.spec.strategy.as_ref().unwrap();
+        assert_eq!(strategy.type_.as_deref(), Some("Recreate"), "{name}");
+        assert!(strategy.rolling_update.is_none(), "{name}: {strategy:?}");
+    }
 }
 
 #[test]
@@ -203,4 +255,53 @@ fn killed_mid_way_resumes_without_patching_twice() {
 #[test]
 fn killed_after_the_last_patch_finishes_on_rerun() {
     killed_after_patches_resumes("rl", 8);
+}
+
+/// A helm that drops `--force-conflicts` from `helm upgrade` (as the plugin's
+/// sync did before it knew server-side apply), so the sync leaves a failed revision.
+fn helm_without_force_conflicts(
+    dir: &std::path::Path,
+    real: &std::path::Path,
+) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = dir.join("helm");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a; do shift; [ \"$a\" = --force-conflicts ] || set -- \"$@\" \"$a\"; done\nexec \"{}\" \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
+/// Helm's newest revision left `failed` by the sync is an error (never
+/// "Upgraded"), which names Helm's message and the command to run.
+#[test]
+fn a_failed_helm_sync_revision_exits_non_zero() {
+    let helm = Helm::V4;
+    let ns = TestNs::new("roll-failed-sync");
+    install_release(helm, &ns, "fs", "4.2.8", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = helm_without_force_conflicts(dir.path(), &helm.bin());
+    let out = support::outcome(
+        support::plugin_cmd(helm, &ns)
+            .env("HELM_BIN", &wrapper)
+            .args(upgrade_args("fs", "2.5.0")),
+    );
+    out.assert_code(9);
+    out.assert_stderr_has(&[
+        "Helm sync failed",
+        "conflict",
+        "helm-milvus-upgrade",
+        "--force-conflicts",
+    ]);
+    assert!(!out.stderr.contains("Upgraded"), "{}", out.stderr);
+    let history = support::release_history(helm, &ns, "fs");
+    assert_eq!(history.last().unwrap().status, "failed", "{history:?}");
+    assert_all_on(&ns, "fs", "milvusdb/milvus:v2.5.0");
+    let s: Value = run_plugin(helm, &ns, &["status", "fs", "-o", "json"]).json();
+    assert_eq!(s["upgrade"], Value::Null, "progress record left behind");
 }

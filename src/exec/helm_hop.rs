@@ -75,10 +75,20 @@ pub async fn helm_upgrade(run: &Run<'_>, hop: &Hop) -> Result<(), Error> {
         return Ok(());
     };
     let args = crate::world::helm::upgrade_args(step);
-    let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
-    full.extend(run.ctx.helm.write_args.iter().map(String::as_str));
+    let full: Vec<&str> = args.iter().map(String::as_str).collect();
     run.events.line(&format!("helm {}", args.join(" ")));
-    run.ctx.helm.run(&full).await.map(|_| ())
+    helm_write(run, &full).await
+}
+
+/// A helm write on this run's release: `--force-conflicts` where Helm applies it
+/// server-side, and an error unless the newest revision is then `deployed`.
+pub async fn helm_write(run: &Run<'_>, args: &[&str]) -> Result<(), Error> {
+    let server_side = run.facts.helm_applies_server_side;
+    run.ctx
+        .helm
+        .write(&run.progress.release, args, server_side)
+        .await
+        .map(|_| ())
 }
 
 async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Error {
@@ -94,9 +104,8 @@ async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Erro
         ));
     }
     let revision = before.to_string();
-    let mut args = vec!["rollback", run.progress.release.as_str(), revision.as_str()];
-    args.extend(run.ctx.helm.write_args.iter().map(String::as_str));
-    if let Err(e) = run.ctx.helm.run(&args).await {
+    let args = ["rollback", run.progress.release.as_str(), revision.as_str()];
+    if let Err(e) = helm_write(run, &args).await {
         return Error::Failed(format!(
             "{reason}. `helm rollback` to revision {before} failed too: {e}"
         ));

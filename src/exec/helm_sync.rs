@@ -16,6 +16,7 @@ use crate::planner::component::Component;
 use crate::planner::facts::Facts;
 use crate::planner::plan::Plan;
 use crate::world::gather::Context;
+use crate::world::helm::write_flags;
 
 /// What became of the sync.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,11 @@ pub enum Sync {
     Done(String),
     /// The command to run by hand, and why it was not run.
     Manual {
+        command: String,
+        why: String,
+    },
+    /// Helm's newest revision is not `deployed` after the sync's `helm upgrade`.
+    Failed {
         command: String,
         why: String,
     },
@@ -57,19 +63,40 @@ pub fn sync_args(facts: &Facts, plan: &Plan) -> Option<Vec<String>> {
 /// A sync whose safety is known: `helm upgrade` with these arguments restarts nothing.
 pub struct Prepared {
     args: Vec<String>,
+    /// The command as printed (with the flags the write gets).
+    command: String,
+    server_side: bool,
 }
 
 /// Everything that can be decided while the last Deployment still rolls: the
 /// command, whether Helm already says the tag, and whether Helm would render
 /// other pod templates than the ones the rollout leaves. `Err` is the final word.
 pub async fn prepare(ctx: &Context, facts: &Facts, plan: &Plan) -> Result<Prepared, Sync> {
+    // Printed with `--force-conflicts` where Helm applies server-side: run by hand
+    // without it, Helm would refuse the fields the rollout patched.
+    let server_side = facts.helm_applies_server_side;
+    let flags = write_flags(&ctx.helm.write_args, server_side);
     let Some(args) = sync_args(facts, plan) else {
+        let mut command = format!(
+            "helm upgrade {} <repo>/milvus --version <chart> --reuse-values --set image.all.tag={}",
+            plan.release,
+            plan.to.image_tag()
+        );
+        for f in &flags {
+            command.push(' ');
+            command.push_str(f);
+        }
         return Err(Sync::Manual {
-            command: format!("helm upgrade {} <repo>/milvus --version <chart> --reuse-values --set image.all.tag={}", plan.release, plan.to.image_tag()),
-            why: format!("chart {} is in no configured repository", facts.release.chart),
+            command,
+            why: format!(
+                "chart {} is in no configured repository",
+                facts.release.chart
+            ),
         });
     };
-    let command = format!("helm {} --namespace {}", args.join(" "), ctx.namespace);
+    let printed: Vec<&String> = args.iter().chain(&flags).collect();
+    let printed: Vec<&str> = printed.into_iter().map(String::as_str).collect();
+    let command = format!("helm {} --namespace {}", printed.join(" "), ctx.namespace);
     // A resumed run whose sync already happened (killed after helm wrote it): no
     // second revision.
     let tag = plan.to.image_tag();
@@ -86,7 +113,11 @@ pub async fn prepare(ctx: &Context, facts: &Facts, plan: &Plan) -> Result<Prepar
         .map(|h| h.image.as_str())
         .unwrap_or_default();
     match would_restart(ctx, facts, &args, image).await {
-        Ok(None) => Ok(Prepared { args }),
+        Ok(None) => Ok(Prepared {
+            args,
+            command,
+            server_side,
+        }),
         Ok(Some(why)) => Err(Sync::Manual { command, why }),
         Err(e) => Err(Sync::Manual {
             command,
@@ -95,16 +126,28 @@ pub async fn prepare(ctx: &Context, facts: &Facts, plan: &Plan) -> Result<Prepar
     }
 }
 
-/// Runs the prepared `helm upgrade`.
+/// Runs the prepared `helm upgrade`. A failure that left Helm's newest revision
+/// other than `deployed` is `Failed`; one that changed nothing leaves the command
+/// to run by hand.
 pub async fn apply(ctx: &Context, prepared: Prepared, plan: &Plan) -> Sync {
-    let mut full: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
-    full.extend(ctx.helm.write_args.iter().map(String::as_str));
-    match ctx.helm.run(&full).await {
-        Ok(_) => Sync::Done(format!(
-            "helm release now says image.all.tag={} (no pod restarted; config and strategy are the chart's again)",
-            plan.to.image_tag()
-        )),
-        Err(e) => Sync::Manual { command: format!("helm {} --namespace {}", prepared.args.join(" "), ctx.namespace), why: e.to_string() },
+    let args: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
+    let why = match ctx
+        .helm
+        .write(&plan.release, &args, prepared.server_side)
+        .await
+    {
+        Ok(_) => {
+            return Sync::Done(format!(
+                "helm release now says image.all.tag={} (no pod restarted; config and strategy are the chart's again)",
+                plan.to.image_tag()
+            ))
+        }
+        Err(e) => e.to_string(),
+    };
+    let command = prepared.command;
+    match ctx.helm.newest_revision(&plan.release).await {
+        Ok(r) if r.status == "deployed" => Sync::Manual { command, why },
+        _ => Sync::Failed { command, why },
     }
 }
 

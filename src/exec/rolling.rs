@@ -365,6 +365,17 @@ async fn restore(run: &Run<'_>, deployment: &str, record: &DeploymentRecord) -> 
     Ok(patched.metadata.generation.unwrap_or(0))
 }
 
+/// Every recorded Deployment back on its recorded (the chart's) strategy once the
+/// rollout is done; starts no rollout. Helm applying server-side cannot do it: it
+/// would set `type: Recreate` and leave the plugin's `rollingUpdate`, which the API
+/// server rejects.
+pub async fn hand_back_strategies(run: &Run<'_>) -> Result<(), Error> {
+    for (name, record) in &run.progress.deployments {
+        restore_strategy(run, name, record).await?;
+    }
+    Ok(())
+}
+
 /// ... then the recorded strategy, which starts no rollout.
 async fn restore_strategy(
     run: &Run<'_>,

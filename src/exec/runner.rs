@@ -66,8 +66,11 @@ pub async fn run(
     lock.interrupt_on_loss(run.interrupt.clone());
     let mut result = run_hops(&mut run, plan, sync_helm).await;
     let released = lock.release().await;
-    if result.is_ok() {
-        result = state::clear(&ctx.client, &ctx.namespace, &plan.release).await;
+    // Every hop done (a failed Helm sync after them included): nothing to resume.
+    let done = run.progress.hops.iter().all(|h| h.phase == HopPhase::Done);
+    if done {
+        let cleared = state::clear(&ctx.client, &ctx.namespace, &plan.release).await;
+        result = result.and(cleared);
     }
     Ok(Outcome {
         elapsed: run.started.elapsed(),
@@ -156,6 +159,9 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
         run.save().await?;
     }
     if sync_helm {
+        if run.facts.helm_applies_server_side {
+            crate::exec::rolling::hand_back_strategies(run).await?;
+        }
         let sync = match prepared {
             Some(Ok(ready)) => helm_sync::apply(run.ctx, ready, plan).await,
             Some(Err(sync)) => sync,
@@ -166,6 +172,12 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
             crate::exec::helm_sync::Sync::Manual { command, why } => run.events.line(&format!(
                 "the Helm release still names the old image tag ({why}); make it match what runs with:\n  {command}"
             )),
+            crate::exec::helm_sync::Sync::Failed { command, why } => {
+                return Err(Error::Failed(format!(
+                    "every Deployment runs {}, but the Helm sync failed: {why}. Make the release match what runs with:\n  {command}",
+                    plan.to
+                )))
+            }
         }
     }
     Ok(())

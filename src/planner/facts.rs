@@ -271,6 +271,12 @@ pub struct Facts {
     pub index: ChartIndex,
     /// `helm version`, e.g. 3.17.3.
     pub helm_version: Option<semver::Version>,
+    /// Helm (4) writes this release with server-side apply: its Deployments carry
+    /// a `helm` `Apply` managed-fields entry. Helm then needs `--force-conflicts`
+    /// to take back the fields the plugin patched under its own field manager.
+    pub helm_applies_server_side: bool,
+    /// The API server's major.minor (`/version`).
+    pub api_server_version: Option<semver::Version>,
 }
 
 impl Facts {

@@ -13,6 +13,7 @@ pub fn for_plan(facts: &Facts, plan: &Plan) -> Vec<String> {
     warnings.extend(minor_skips(plan));
     warnings.extend(layout_changes(plan));
     warnings.extend(pulsar_v2(facts, plan));
+    warnings.extend(old_server_side_apply(facts, plan));
     if facts.values.message_queue != MessageQueue::Unknown {
         warnings.push(format!(
             "message queue stays {:?}: the plan never switches queues (2.6 makes it immutable)",
@@ -101,4 +102,19 @@ fn pulsar_v2(facts: &Facts, plan: &Plan) -> Vec<String> {
         );
     }
     out
+}
+
+/// API servers before 1.22 apply server-side more strictly than newer ones, and the
+/// real Milvus chart trips on it.
+fn old_server_side_apply(facts: &Facts, plan: &Plan) -> Option<String> {
+    let server = facts.api_server_version.as_ref()?;
+    // Every path writes with helm: helm hops, the migration's start, the rolling sync.
+    let helm_writes = !plan.hops.is_empty();
+    (facts.helm_applies_server_side && helm_writes && *server < semver::Version::new(1, 22, 0))
+        .then(|| {
+            format!(
+                "Helm applies this release server-side, and this API server ({}.{})'s server-side apply rejects ports without protocol and numeric quantities (the real Milvus chart has both); if helm fails with 'omits key field protocol' or 'expected string', add --helm-arg=--server-side=false",
+                server.major, server.minor
+            )
+        })
 }

@@ -35,18 +35,52 @@ pub async fn workloads(
     release: &str,
     chart_name: &str,
 ) -> Result<Vec<Workload>, Error> {
+    let list = deployments(client, namespace, release).await?;
+    Ok(workloads_of(&list, chart_name))
+}
+
+/// Every Deployment labelled with the release instance and a `component`.
+pub async fn deployments(
+    client: &Client,
+    namespace: &str,
+    release: &str,
+) -> Result<Vec<Deployment>, Error> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let list = api
         .list(&ListParams::default().labels(&release_selector(release)))
         .await
         .map_err(api_error)?;
+    Ok(list.items)
+}
+
+/// The Milvus Deployments among `list`, in component order.
+pub fn workloads_of(list: &[Deployment], chart_name: &str) -> Vec<Workload> {
     let mut workloads: Vec<Workload> = list
-        .items
         .iter()
         .filter_map(|d| workload(d, chart_name))
         .collect();
     workloads.sort_by(|a, b| (a.component, &a.name).cmp(&(b.component, &b.name)));
-    Ok(workloads)
+    workloads
+}
+
+/// Whether Helm wrote these Deployments with server-side apply: a managed-fields
+/// entry of manager `helm` with operation `Apply` (Helm 4's default; Helm 3 and
+/// Helm 4 with `--server-side=false` leave `Update` entries).
+pub fn applied_by_helm_server_side(list: &[Deployment]) -> bool {
+    list.iter()
+        .flat_map(|d| d.metadata.managed_fields.iter().flatten())
+        .any(|m| m.manager.as_deref() == Some("helm") && m.operation.as_deref() == Some("Apply"))
+}
+
+/// The API server's version (`/version`), major.minor; None when it says something else.
+pub async fn api_server_version(client: &Client) -> Option<semver::Version> {
+    let info = client.apiserver_version().await.ok()?;
+    let number = |s: &str| s.trim_end_matches('+').parse::<u64>().ok();
+    Some(semver::Version::new(
+        number(&info.major)?,
+        number(&info.minor)?,
+        0,
+    ))
 }
 
 pub fn workload(d: &Deployment, chart_name: &str) -> Option<Workload> {

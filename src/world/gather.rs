@@ -52,13 +52,16 @@ impl Context {
             Err(e) if is_forbidden(&e) => ValuesFacts::unreadable(),
             other => other?,
         };
-        let workloads = cluster::workloads(
-            &self.client,
-            &self.namespace,
-            release_name,
-            &values.chart_name,
-        )
-        .await?;
+        let (deployments, api_server_version) = tokio::join!(
+            cluster::deployments(&self.client, &self.namespace, release_name),
+            cluster::api_server_version(&self.client)
+        );
+        let deployments = deployments?;
+        let workloads = cluster::workloads_of(&deployments, &values.chart_name);
+        // Helm 4 keeps the method a release was installed with (`--server-side=auto`);
+        // Helm 3 has no server-side apply, whatever wrote the release before.
+        let helm_applies_server_side = cluster::applied_by_helm_server_side(&deployments)
+            && helm_version.as_ref().is_some_and(|v| v.major >= 4);
         let config = match cluster::fullname(&workloads) {
             Some(fullname) => {
                 cluster::milvus_config(&self.client, &self.namespace, &fullname).await?
@@ -72,6 +75,8 @@ impl Context {
             config,
             index: index?,
             helm_version,
+            helm_applies_server_side,
+            api_server_version,
         })
     }
 

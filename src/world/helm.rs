@@ -89,6 +89,44 @@ impl Helm {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// A helm write (`upgrade`, `rollback`; argv from the subcommand on) with the
+    /// `--helm-arg` flags and, on a release Helm applies server-side, `--force-conflicts`
+    /// (Helm takes back the fields the plugin patched under its own field manager).
+    /// Done only when the release's newest revision is then `deployed`.
+    pub async fn write(
+        &self,
+        release: &str,
+        args: &[&str],
+        server_side: bool,
+    ) -> Result<String, Error> {
+        let flags = write_flags(&self.write_args, server_side);
+        let mut full = args.to_vec();
+        full.extend(flags.iter().map(String::as_str));
+        let out = self.run(&full).await?;
+        let newest = self.newest_revision(release).await?;
+        if newest.status != "deployed" {
+            return Err(Error::Helm {
+                command: args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+                stderr: format!(
+                    "revision {} of {release} is {}: {}",
+                    newest.revision, newest.status, newest.description
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The release's newest revision (`helm history --max 1`), whatever its status.
+    pub async fn newest_revision(&self, release: &str) -> Result<Revision, Error> {
+        let rows: Vec<Revision> = self
+            .json(&["history", release, "--max", "1", "-o", "json"])
+            .await?;
+        rows.into_iter().last().ok_or_else(|| Error::Helm {
+            command: format!("history {release}"),
+            stderr: "no revision".into(),
+        })
+    }
+
     async fn json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T, Error> {
         let out = self.run(args).await?;
         serde_json::from_str(&out).map_err(|e| Error::Helm {
@@ -163,6 +201,29 @@ impl Helm {
         attach_origins(&mut charts);
         Ok(charts)
     }
+}
+
+/// One row of `helm history -o json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Revision {
+    pub revision: u64,
+    pub status: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The flags a helm write gets: the `--helm-arg` ones, and `--force-conflicts` where
+/// Helm applies server-side, unless those flags ask for client-side apply.
+pub fn write_flags(write_args: &[String], server_side: bool) -> Vec<String> {
+    let client_side = write_args
+        .windows(2)
+        .any(|w| w[0] == "--server-side" && w[1] == "false")
+        || write_args.iter().any(|a| a == "--server-side=false");
+    let mut flags = write_args.to_vec();
+    if server_side && !client_side && !flags.iter().any(|a| a == "--force-conflicts") {
+        flags.push("--force-conflicts".into());
+    }
+    flags
 }
 
 /// `helm list` of every state (Helm 4 has no `--all`; both know these).
@@ -279,6 +340,28 @@ mod tests {
         );
         assert_eq!(parse_version("v4.1.4"), Some(semver::Version::new(4, 1, 4)));
         assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn force_conflicts_only_where_helm_applies_server_side() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(write_flags(&args(&["--wait"]), false), ["--wait"]);
+        assert_eq!(
+            write_flags(&args(&["--wait"]), true),
+            ["--wait", "--force-conflicts"]
+        );
+        assert_eq!(
+            write_flags(&args(&["--server-side=false"]), true),
+            ["--server-side=false"]
+        );
+        assert_eq!(
+            write_flags(&args(&["--server-side", "false"]), true),
+            ["--server-side", "false"]
+        );
+        assert_eq!(
+            write_flags(&args(&["--force-conflicts"]), true),
+            ["--force-conflicts"]
+        );
     }
 
     #[test]

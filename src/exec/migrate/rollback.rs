@@ -97,10 +97,9 @@ async fn helm_rollback(
         return Ok(None);
     }
     let revision = before.to_string();
-    let mut args = vec!["rollback", release, revision.as_str()];
-    args.extend(run.ctx.helm.write_args.iter().map(String::as_str));
+    let args = ["rollback", release, revision.as_str()];
     run.events.line(&format!("helm {}", args.join(" ")));
-    run.ctx.helm.run(&args).await?;
+    crate::exec::helm_hop::helm_write(run, &args).await?;
     Ok(Some(before))
 }
 

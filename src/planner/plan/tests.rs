@@ -81,6 +81,8 @@ fn facts(version: &str, layout: Layout, mq: MessageQueue) -> Facts {
         }),
         index: index(),
         helm_version: Some(semver::Version::new(3, 17, 3)),
+        helm_applies_server_side: false,
+        api_server_version: Some(semver::Version::new(1, 30, 0)),
     }
 }
 
