@@ -141,7 +141,10 @@ fn one_repository<'a>(
             .find(|r| r.name == name)
             .map(|r| r.url.trim_end_matches('/').to_string())
     };
-    sources.dedup_by_key(|r| url(r).unwrap_or_else(|| r.to_string()));
+    let source = |r: &&str| url(r).unwrap_or_else(|| r.to_string());
+    // dedup only drops neighbours: order by URL first (stable, so names stay sorted within one).
+    sources.sort_by_key(source);
+    sources.dedup_by_key(|r| source(r));
     match sources.as_slice() {
         [one] => Ok((
             pool.into_iter().filter(|c| c.repo == *one).collect(),
