@@ -3,46 +3,73 @@
 use serde_json::json;
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{
-    Cli, Command, GlobalArgs, Output, RollbackArgs, StatusArgs, UpgradeArgs, VersionsArgs,
+    ApplyArgs, Cli, Command, ExecArgs, FleetArgs, GlobalArgs, Output, Progress, RollbackArgs,
+    StatusArgs, UpgradeArgs, VersionsArgs,
 };
 use crate::error::{Error, PlanError};
 use crate::exec::admission;
+use crate::exec::events::{Event, Events};
 use crate::exec::migrate::rollback::{undo, Undo};
 use crate::exec::run::Settings;
 use crate::exec::runner;
-use crate::planner::facts::Facts;
+use crate::planner::basis::Basis;
+use crate::planner::facts::{ChartIndex, Facts};
 use crate::planner::plan::{self, Options, PathChoice, Plan};
+use crate::planner::plan_file::{self, PlanFile, Refusal, Request};
 use crate::planner::preflight::{self, Check};
 use crate::planner::provenance::identify;
 use crate::planner::version::MilvusVersion;
 use crate::ui::plan_text;
-use crate::ui::progress::Reporter;
+use crate::ui::progress::{JsonReporter, Reporter};
 use crate::world::cluster;
 use crate::world::gather::Context;
 use crate::world::helm::Helm;
 use crate::world::kube_config::KubeSettings;
 
 pub async fn run(cli: Cli) -> Result<(), Error> {
+    let global = &cli.global;
+    if let Command::Status(StatusArgs { fleet, .. })
+    | Command::Versions(VersionsArgs { fleet, .. }) = &cli.command
+    {
+        fleet.check().map_err(Error::Usage)?;
+    }
     match &cli.command {
-        Command::Upgrade(args) => upgrade(&cli.global, args).await,
-        Command::Versions(args) => versions(&cli.global, args).await,
-        Command::Status(args) => status(&cli.global, args).await,
-        Command::Rollback(args) => rollback(&cli.global, args).await,
+        Command::Upgrade(args) => upgrade(global, args).await,
+        Command::Apply(args) => apply(global, args).await,
+        Command::Versions(args) if args.fleet.all_namespaces => {
+            fleet(global, &args.fleet, true).await
+        }
+        Command::Versions(args) => versions(global, args).await,
+        Command::Status(StatusArgs {
+            release: Some(release),
+            ..
+        }) => status(global, release).await,
+        Command::Status(args) => fleet(global, &args.fleet, false).await,
+        Command::Rollback(args) => rollback(global, args).await,
         Command::Completion { .. } => Ok(()),
     }
 }
 
 async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+    context_in(global, &global.namespace, write_args).await
+}
+
+async fn context_in(
+    global: &GlobalArgs,
+    namespace: &str,
+    write_args: Vec<String>,
+) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
     let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());
     let client = settings.client().await?;
     let helm = Helm {
         bin,
-        namespace: global.namespace.clone(),
+        namespace: namespace.to_string(),
         kube_context,
         kubeconfig: global.kubeconfig.clone(),
         write_args,
@@ -50,7 +77,7 @@ async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context
     Ok(Context {
         helm,
         client,
-        namespace: global.namespace.clone(),
+        namespace: namespace.to_string(),
     })
 }
 
@@ -68,7 +95,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     if args.path == PathChoice::Rolling && chart_version.is_some() {
         return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
     }
-    if args.dry_run && args.run.take_over {
+    if args.dry_run && args.exec.run.take_over {
         return Err(Error::Usage(
             "--take-over conflicts with --dry-run: a dry run takes no lock".into(),
         ));
@@ -84,52 +111,98 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     })
 }
 
-/// The plan and its checks, read-only.
-pub async fn prepare(
+/// Progress recorded toward this target: plan from where that run started, so
+/// a run killed after the last patch (or during the final helm sync) finishes.
+async fn resume_point(
     ctx: &Context,
     release: &str,
     target: &MilvusVersion,
+) -> Result<Option<MilvusVersion>, Error> {
+    let recorded = crate::exec::state::load(&ctx.client, &ctx.namespace, release).await?;
+    Ok(recorded
+        .filter(|p| p.to.parse::<MilvusVersion>().ok().as_ref() == Some(target))
+        .and_then(|p| p.from.parse().ok()))
+}
+
+/// The pre-flight checks of a plan, read-only.
+pub async fn checks(
+    ctx: &Context,
+    facts: &Facts,
+    plan: &Plan,
     options: &Options,
     settings: &Settings,
-) -> Result<(Facts, Plan, Vec<Check>), Error> {
-    let facts = ctx.facts(release).await?;
-    let plan = plan::plan(&facts, target, options)?;
+) -> Result<Vec<Check>, Error> {
     let access = cluster::review_access(
         &ctx.client,
         &ctx.namespace,
-        &preflight::required_access(&plan),
+        &preflight::required_access(plan),
     )
     .await?;
     let permitted = access.iter().all(|a| a.allowed);
-    let probes = admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
-    let checks = preflight::checks(
-        &plan,
-        &facts,
+    let probes = admission::probe(&ctx.client, &ctx.namespace, plan, settings, permitted).await?;
+    Ok(preflight::checks(
+        plan,
+        facts,
         &access,
         options.resume_from.is_some(),
         &probes,
-    );
-    Ok((facts, plan, checks))
+    ))
 }
 
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let mut options = options(args)?;
-    let ctx = context(global, args.run.helm_args.clone()).await?;
-    // Progress recorded toward this target: plan from where that run started, so
-    // a run killed after the last patch (or during the final helm sync) finishes.
-    if let Some(p) = crate::exec::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
-        if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
-            options.resume_from = p.from.parse().ok();
-        }
-    }
-    let settings = args.settings();
-    let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options, &settings).await?;
+    let ctx = context(global, args.exec.run.helm_args.clone()).await?;
+    options.resume_from = resume_point(&ctx, &args.release, &target).await?;
+    let settings = args.exec.settings();
+    let facts = ctx.facts(&args.release).await?;
+    let plan = plan::plan(&facts, &target, &options)?;
+    let checks = checks(&ctx, &facts, &plan, &options, &settings).await?;
+    let request = Request::of(&target.to_string(), &options);
+    let file = plan_file::fields(&request, &Basis::of_plan(&facts, &plan));
+    let shown = Shown {
+        plan: &plan,
+        facts: &facts,
+        checks: &checks,
+        file: Some(file),
+    };
+    carry_out(global, &ctx, shown, &args.exec, args.dry_run).await
+}
+
+/// What was planned and checked, and the plan file's fields.
+struct Shown<'a> {
+    plan: &'a Plan,
+    facts: &'a Facts,
+    checks: &'a [Check],
+    file: Option<serde_json::Value>,
+}
+
+/// Shows the plan and its checks, then (unless a dry run) confirms and runs it.
+async fn carry_out(
+    global: &GlobalArgs,
+    ctx: &Context,
+    shown: Shown<'_>,
+    exec: &ExecArgs,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let Shown {
+        plan,
+        facts,
+        checks,
+        file,
+    } = shown;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
-        Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),
+        Output::Json if dry_run || !ready => {
+            let mut doc = json!({"schema": plan::SCHEMA, "dry_run": dry_run, "ready": ready, "plan": plan, "checks": checks});
+            if let (Some(doc), Some(serde_json::Value::Object(extra))) = (doc.as_object_mut(), file)
+            {
+                doc.extend(extra);
+            }
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
         Output::Json => {}
-        Output::Text => print!("{}", plan_text::plan_text(&plan, &facts, &checks)),
+        Output::Text => print!("{}", plan_text::plan_text(plan, facts, checks)),
     }
     let failed: Vec<&str> = checks
         .iter()
@@ -139,26 +212,116 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     if !failed.is_empty() {
         return Err(Error::Preflight(failed.join("; ")));
     }
-    if args.dry_run {
+    if dry_run {
         if global.output == Output::Text {
-            println!("\nDry run: nothing was changed. Run without --dry-run to upgrade.");
+            println!("\nDry run: nothing was changed. Run without --dry-run to upgrade, or save the plan with -o json and `apply` it.");
         }
         return Ok(());
     }
-    confirm(args)?;
-    let events = Box::new(Reporter::new(!global.no_color, false));
-    let outcome = runner::run(&ctx, &facts, &plan, &settings, events).await?;
-    report(
-        global,
-        &plan,
-        outcome.elapsed,
-        outcome.result.as_ref().err(),
-    );
-    outcome.result
+    confirm(exec.yes)?;
+    let events = reporter(global);
+    let started = std::time::Instant::now();
+    let settings = exec.settings();
+    let ran = runner::run(ctx, facts, plan, &settings, Box::new(events.clone())).await;
+    let (elapsed, result) = match ran {
+        Ok(outcome) => {
+            report(global, plan, outcome.elapsed, outcome.result.as_ref().err());
+            (outcome.elapsed, outcome.result)
+        }
+        // Refused before the first hop (lock held, the release changed meanwhile).
+        Err(e) => (started.elapsed(), Err(e)),
+    };
+    events.event(Event::Done {
+        outcome: outcome_name(result.as_ref().err()).into(),
+        seconds: tenths(elapsed),
+        error: result.as_ref().err().map(ToString::to_string),
+    });
+    result
 }
 
-fn confirm(args: &UpgradeArgs) -> Result<(), Error> {
-    if args.yes {
+/// How progress is shown: `--progress`.
+fn reporter(global: &GlobalArgs) -> Arc<dyn Events> {
+    match global.progress {
+        Progress::Text => Arc::new(Reporter::new(!global.no_color, false)),
+        Progress::Json => Arc::new(JsonReporter::default()),
+    }
+}
+
+/// `helm milvus-upgrade apply PLAN.json`: the file's plan, if the release is
+/// still what it was made from. Re-plans from fresh facts with the file's request
+/// and compares: the digest of the facts, then the plan itself; refuses before
+/// any write otherwise.
+async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
+    let path = args.file.display().to_string();
+    let unusable = |why: String| {
+        Error::Usage(format!(
+            "cannot apply {path}: {why}; make a plan file with `helm milvus-upgrade RELEASE --to VERSION --dry-run -o json > {path}`"
+        ))
+    };
+    let text = std::fs::read_to_string(&args.file).map_err(|e| unusable(e.to_string()))?;
+    let file = PlanFile::parse(&text).map_err(|r| match r {
+        Refusal::Unusable(why) => unusable(why),
+        other => unusable(format!("{other:?}")),
+    })?;
+    let (release, namespace) = file.release();
+    let request = file.request().clone();
+    let target: MilvusVersion = request.to.parse()?;
+    let mut options = request.options().map_err(unusable)?;
+    let refused = |r: Refusal| Error::PlanRefused {
+        file: path.clone(),
+        why: match r {
+            Refusal::Stale(changes) => format!(
+                "is stale: the release changed since the plan was made: {}",
+                changes.join("; ")
+            ),
+            Refusal::Differs(why) | Refusal::Unusable(why) => format!("cannot be applied: {why}"),
+        },
+        release: release.clone(),
+        namespace: namespace.clone(),
+        to: request.to.clone(),
+    };
+    let ctx = context_in(global, &namespace, args.exec.run.helm_args.clone()).await?;
+    options.resume_from = resume_point(&ctx, &release, &target).await?;
+    let resuming = options.resume_from.is_some();
+    let facts = ctx.facts(&release).await?;
+    let plan = match plan::plan(&facts, &target, &options) {
+        Ok(plan) => plan,
+        // Someone upgraded or changed it meanwhile: say so rather than why no plan fits.
+        Err(e) => {
+            let now = Basis {
+                charts: file.basis().charts.clone(),
+                ..Basis::of_release(&facts)
+            };
+            file.stale(&now).map_err(refused)?;
+            return Err(e.into());
+        }
+    };
+    if resuming {
+        eprintln!("Resuming the upgrade recorded toward {target}: the plan file's digest is not compared with a release this upgrade already changed.");
+    } else {
+        file.stale(&Basis::of_plan(&facts, &plan))
+            .map_err(refused)?;
+        file.same_plan(&plan).map_err(refused)?;
+    }
+    let settings = args.exec.settings();
+    let checks = checks(&ctx, &facts, &plan, &options, &settings).await?;
+    if global.output == Output::Text && !resuming {
+        println!(
+            "Plan file {path}: release, Deployments and charts are as planned ({}).\n",
+            file.digest.as_deref().unwrap_or_default()
+        );
+    }
+    let shown = Shown {
+        plan: &plan,
+        facts: &facts,
+        checks: &checks,
+        file: None,
+    };
+    carry_out(global, &ctx, shown, &args.exec, false).await
+}
+
+fn confirm(yes: bool) -> Result<(), Error> {
+    if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
@@ -176,16 +339,25 @@ fn confirm(args: &UpgradeArgs) -> Result<(), Error> {
     }
 }
 
+/// The `outcome` of result/v1 and of the progress' `done` event.
+fn outcome_name(error: Option<&Error>) -> &'static str {
+    match error {
+        None => "upgraded",
+        Some(Error::RolledBack(_)) => "rolled_back",
+        Some(Error::Interrupted) => "interrupted",
+        Some(_) => "failed",
+    }
+}
+
+fn tenths(elapsed: Duration) -> f64 {
+    (elapsed.as_secs_f64() * 10.0).round() / 10.0
+}
+
 fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Error>) {
-    let seconds = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
+    let seconds = tenths(elapsed);
     match global.output {
         Output::Json => {
-            let outcome = match error {
-                None => "upgraded",
-                Some(Error::RolledBack(_)) => "rolled_back",
-                Some(Error::Interrupted) => "interrupted",
-                Some(_) => "failed",
-            };
+            let outcome = outcome_name(error);
             let body = json!({"schema": "helm-milvus-upgrade/result/v1", "release": plan.release, "from": plan.from, "to": plan.to, "outcome": outcome, "error": error.map(ToString::to_string), "seconds": seconds, "plan": plan});
             println!(
                 "{}",
@@ -203,7 +375,7 @@ fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Er
 /// `helm milvus-upgrade rollback RELEASE`.
 async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error> {
     let ctx = context(global, args.run.helm_args.clone()).await?;
-    let events = Box::new(Reporter::new(!global.no_color, false));
+    let events = Box::new(reporter(global));
     let summary = match undo(&ctx, &args.release, &args.settings(), events).await? {
         Undo::RolledBack(summary) => summary,
         Undo::NothingRecorded => {
@@ -259,7 +431,7 @@ async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error>
                         row["path"] = json!(p.paths());
                         row["hops"] = json!(p.hops.len());
                     }
-                    Err(e) => row["note"] = json!(short_reason(&e)),
+                    Err(e) => row["note"] = json!(e.short()),
                 }
             }
             row
@@ -291,17 +463,9 @@ fn plan_to_chart(
     }
 }
 
-fn short_reason(e: &PlanError) -> String {
-    match e {
-        PlanError::SameVersion { .. } => "running".into(),
-        PlanError::Downgrade { .. } => "downgrade".into(),
-        other => other.to_string(),
-    }
-}
-
-async fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<(), Error> {
+async fn status(global: &GlobalArgs, release: &str) -> Result<(), Error> {
     let ctx = context(global, Vec::new()).await?;
-    let facts = ctx.facts(&args.release).await?;
+    let facts = ctx.facts(release).await?;
     let running = plan::current_version(&facts).ok();
     let report = crate::exec::status::report(&ctx, &facts, running.as_ref()).await?;
     match global.output {
@@ -312,4 +476,42 @@ async fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<(), Error> {
         Output::Text => print!("{}", crate::ui::status::text(&report)),
     }
     Ok(())
+}
+
+/// `status -A` / `versions -A`: every Milvus release the caller may read; with a
+/// target (`--to`, for `versions` else the newest Milvus version offered), each
+/// one's path and hop count to it.
+async fn fleet(global: &GlobalArgs, args: &FleetArgs, newest: bool) -> Result<(), Error> {
+    let ctx = context(global, Vec::new()).await?;
+    let needs_index = args.to.is_some() || newest;
+    let index = if needs_index {
+        ctx.chart_index().await?
+    } else {
+        ChartIndex::default()
+    };
+    let to = match &args.to {
+        Some(t) => Some(t.parse::<MilvusVersion>()?),
+        None if newest => newest_milvus(&index),
+        None => None,
+    };
+    let fleet =
+        crate::exec::fleet::report(&ctx, args.selector.as_deref(), to.as_ref(), &index).await?;
+    match global.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&fleet).unwrap_or_default()
+        ),
+        Output::Text => print!("{}", crate::ui::fleet::text(&fleet)),
+    }
+    Ok(())
+}
+
+/// The newest released Milvus version a Milvus chart of the index ships.
+fn newest_milvus(index: &ChartIndex) -> Option<MilvusVersion> {
+    index
+        .charts
+        .iter()
+        .filter(|c| identify(c).is_milvus() && !c.app_version.is_pre_release())
+        .map(|c| c.app_version.clone())
+        .max()
 }

@@ -37,7 +37,20 @@ has a HELM_MILVUS_UPGRADE_<FLAG> fallback; NO_COLOR turns colour off.";
 const STATUS_EXAMPLES: &str = "\
 Examples:
   helm milvus-upgrade status my-release -n milvus
-  helm milvus-upgrade status my-release -o json | jq '.drift, .lock, .next_steps'";
+  helm milvus-upgrade status my-release -o json | jq '.drift, .lock, .next_steps'
+  # Every Milvus release you may read, and the way of each to 2.5.16
+  helm milvus-upgrade status -A --to 2.5.16
+  helm milvus-upgrade status -A -l team=search -o json | jq '.releases[] | {namespace, release, running}'";
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  # Make the plan, review it (e.g. in a merge request), carry out exactly that plan
+  helm milvus-upgrade my-release --to 2.4.9 --dry-run -o json -n milvus > plan.json
+  helm milvus-upgrade apply plan.json --yes --progress json
+
+The release, its Deployments' images and the charts must still be what the plan
+was made from (the digest in the file); otherwise nothing is written and the
+command exits 6, listing what changed. An interrupted apply resumes when run again.";
 
 const COMPLETION_EXAMPLES: &str = "\
 helm's own completion already covers `helm milvus-upgrade` (the plugin's completion.yaml).
@@ -68,6 +81,15 @@ pub enum Output {
     Json,
 }
 
+/// How a run's progress is told on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    /// Bars on a terminal, timestamped lines otherwise
+    Text,
+    /// One JSON object per line and event (time, kind, fields, message)
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Namespace of the release (helm passes its -n as HELM_NAMESPACE)
@@ -95,6 +117,15 @@ pub struct GlobalArgs {
         env = "HELM_MILVUS_UPGRADE_OUTPUT"
     )]
     pub output: Output,
+    /// Progress on stderr: text for people, json (one object per line and event) for CI
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "HELM_MILVUS_UPGRADE_PROGRESS"
+    )]
+    pub progress: Progress,
     /// No colours (also NO_COLOR or TERM=dumb; there is colour only on a terminal)
     #[arg(long, global = true, env = "HELM_MILVUS_UPGRADE_NO_COLOR")]
     pub no_color: bool,
@@ -117,6 +148,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Undo a recorded meta migration: restore the meta backup, the old chart, images and replicas
     Rollback(RollbackArgs),
+    /// Carry out a reviewed plan file (from `--dry-run -o json`) if the release is still what it was made from
+    #[command(after_help = APPLY_EXAMPLES)]
+    Apply(ApplyArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion {
@@ -158,6 +192,13 @@ pub struct UpgradeArgs {
     /// Take a --chart-version known to break the release (Pulsar v2 on charts 4.2.21–4.2.29)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_FORCE")]
     pub force: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// How an upgrade is carried out: shared by `upgrade` and `apply`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
     /// Do not ask for confirmation
     #[arg(short = 'y', long, env = "HELM_MILVUS_UPGRADE_YES")]
     pub yes: bool,
@@ -178,6 +219,43 @@ pub struct UpgradeArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub migration: MigrationArgs,
+}
+
+/// `helm milvus-upgrade apply PLAN.json`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file written by `RELEASE --to V --dry-run -o json`
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// Every release in every namespace the caller may read, instead of one release.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Every Milvus release in every namespace you may read
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// With -A: only releases whose Deployments match this label selector (e.g. team=search)
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// With -A: the path and hop count from each release to this Milvus version
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+impl FleetArgs {
+    /// `-l` and `--to` go with `-A` (clap's `requires` counts the flag's default as given).
+    pub fn check(&self) -> Result<(), String> {
+        let alone = |flag: &str| {
+            format!("{flag} goes with -A (every release); for one release use `versions RELEASE` or `RELEASE --to V --dry-run`")
+        };
+        match (self.all_namespaces, &self.selector, &self.to) {
+            (false, Some(_), _) => Err(alone("-l/--selector")),
+            (false, _, Some(_)) => Err(alone("--to")),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How a command that writes runs: shared by `upgrade` and `rollback`.
@@ -203,13 +281,22 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct VersionsArgs {
     /// A release: adds the path and hop count from what it runs
+    #[arg(conflicts_with = "all_namespaces")]
     pub release: Option<String>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The Helm release name
-    pub release: String,
+    /// The Helm release name (or -A for every release)
+    #[arg(
+        required_unless_present = "all_namespaces",
+        conflicts_with = "all_namespaces"
+    )]
+    pub release: Option<String>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// `600` (seconds), `600s`, `15m`, `1h30m`: humantime's format, bare numbers as seconds.
@@ -288,7 +375,7 @@ impl RollbackArgs {
     }
 }
 
-impl UpgradeArgs {
+impl ExecArgs {
     pub fn settings(&self) -> Settings {
         Settings {
             timeout: self.run.timeout,
@@ -301,15 +388,16 @@ impl UpgradeArgs {
     }
 }
 
-const SUBCOMMANDS: [&str; 6] = [
+const SUBCOMMANDS: [&str; 7] = [
     "upgrade",
     "versions",
     "status",
     "completion",
     "help",
     "rollback",
+    "apply",
 ];
-const VALUE_FLAGS: [&str; 8] = [
+const VALUE_FLAGS: [&str; 9] = [
     "-n",
     "--namespace",
     "--kube-context",
@@ -318,6 +406,7 @@ const VALUE_FLAGS: [&str; 8] = [
     "--output",
     "--helm-bin",
     "--to",
+    "--progress",
 ];
 
 /// `helm milvus-upgrade REL --to V` means `upgrade REL --to V`.
@@ -391,8 +480,8 @@ mod tests {
         let Command::Upgrade(u) = cli.command else {
             panic!()
         };
-        assert_eq!(u.run.timeout, Duration::from_secs(90));
-        assert_eq!(u.run.helm_args, ["--server-side=false"]);
+        assert_eq!(u.exec.run.timeout, Duration::from_secs(90));
+        assert_eq!(u.exec.run.helm_args, ["--server-side=false"]);
         assert_eq!(cli.global.namespace, "ns");
         assert_eq!(cli.global.output, Output::Json);
     }
@@ -404,7 +493,7 @@ mod tests {
         ) else {
             panic!("not upgrade")
         };
-        let m = u.settings().migration;
+        let m = u.exec.settings().migration;
         assert_eq!(m.session_wait, Some(Duration::ZERO));
         assert_eq!(m.backup_size, "5Gi");
         assert_eq!(m.storage_class.as_deref(), Some("fast"));
@@ -415,14 +504,39 @@ mod tests {
         let Command::Upgrade(u) = parse("x rel --to 2.2.0") else {
             panic!("not upgrade")
         };
-        assert_eq!(u.migration.migration_image, DEFAULT_MIGRATION_IMAGE);
-        assert_eq!(u.migration.session_wait, None);
+        assert_eq!(u.exec.migration.migration_image, DEFAULT_MIGRATION_IMAGE);
+        assert_eq!(u.exec.migration.session_wait, None);
         let Command::Rollback(r) = parse("x rollback rel --session-wait 5s --timeout 60s") else {
             panic!("not rollback")
         };
         assert_eq!(r.release, "rel");
         assert_eq!(r.settings().timeout, Duration::from_secs(60));
         assert_eq!(r.migration.session_wait, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn fleet_and_apply_flags() {
+        let Command::Status(s) = parse("x status -A -l team=search --to 2.4.9") else {
+            panic!("not status")
+        };
+        assert!(s.fleet.all_namespaces && s.release.is_none());
+        assert_eq!(s.fleet.selector.as_deref(), Some("team=search"));
+        assert_eq!(s.fleet.to.as_deref(), Some("2.4.9"));
+        let bad = |line: &str| Cli::try_parse_from(argv(line)).is_err();
+        assert!(bad("x status"), "a release or -A");
+        assert!(bad("x status rel -A"), "not both");
+        let Command::Status(s) = parse("x status rel --to 2.4.9") else {
+            panic!("not status")
+        };
+        assert!(s.fleet.check().unwrap_err().contains("--to goes with -A"));
+        let Command::Apply(a) = parse("x apply plan.json --yes --min-ready-seconds 0") else {
+            panic!("not apply")
+        };
+        assert_eq!(a.file, PathBuf::from("plan.json"));
+        assert!(a.exec.yes);
+        assert_eq!(a.exec.settings().min_ready_seconds, 0);
+        let cli = Cli::try_parse_from(argv("x --progress json apply p.json")).unwrap();
+        assert_eq!(cli.global.progress, Progress::Json);
     }
 
     #[test]

@@ -103,6 +103,15 @@ pub enum Error {
     Failed(String),
     #[error("interrupted; run the same command again to resume")]
     Interrupted,
+    /// A plan file that no longer fits the release, refused before any write.
+    #[error("the plan in {file} {why}; nothing was changed\n  fix: make a new plan (`helm milvus-upgrade -n {namespace} {release} --to {to} --dry-run -o json > {file}`), review it and apply that")]
+    PlanRefused {
+        file: String,
+        why: String,
+        release: String,
+        namespace: String,
+        to: String,
+    },
 }
 
 impl Error {
@@ -115,7 +124,9 @@ impl Error {
             | Error::Cluster { .. }
             | Error::Unauthorized { .. }
             | Error::Helm { .. } => exit::ENVIRONMENT,
-            Error::Forbidden(_) | Error::Preflight(_) => exit::PREFLIGHT,
+            Error::Forbidden(_) | Error::Preflight(_) | Error::PlanRefused { .. } => {
+                exit::PREFLIGHT
+            }
             Error::Usage(_) => exit::USAGE,
             Error::RolledBack(_) => exit::ROLLED_BACK,
             Error::Failed(_) => exit::FAILED,

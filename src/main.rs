@@ -44,8 +44,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let json_progress = cli.global.progress == cli::Progress::Json;
     let code = match runtime.block_on(app::run(cli)) {
         Ok(()) => exit::OK,
+        Err(e) if json_progress => {
+            eprintln!(
+                "{}",
+                ui::progress::error_line(&e.to_string(), e.exit_code())
+            );
+            e.exit_code()
+        }
         Err(e) => {
             eprintln!("{} {e}", ui::color::err("Error:", ui::color::Colour::Red));
             e.exit_code()

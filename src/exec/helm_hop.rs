@@ -11,6 +11,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 
 use crate::error::Error;
+use crate::exec::events;
 use crate::exec::rollout::WaitError;
 use crate::exec::run::Run;
 use crate::planner::component::{Component, Layout};
@@ -76,7 +77,9 @@ pub async fn helm_upgrade(run: &Run<'_>, hop: &Hop) -> Result<(), Error> {
     };
     let args = crate::world::helm::upgrade_args(step);
     let full: Vec<&str> = args.iter().map(String::as_str).collect();
-    run.events.line(&format!("helm {}", args.join(" ")));
+    run.events.event(events::Event::Helm {
+        command: args.join(" "),
+    });
     helm_write(run, &full).await
 }
 
@@ -95,8 +98,10 @@ async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Erro
     if run.interrupt.is_set() {
         return Error::Interrupted;
     }
-    run.events
-        .line(&format!("hop {} → {} failed: {reason}", hop.from, hop.to));
+    run.events.event(events::Event::Failed {
+        step: format!("hop {} → {}", hop.from, hop.to),
+        reason: reason.clone(),
+    });
     if run.no_rollback {
         return Error::Failed(format!(
             "{reason}. Left as it is (--no-rollback); `helm rollback {} {before}` undoes the hop",
@@ -105,6 +110,9 @@ async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Erro
     }
     let revision = before.to_string();
     let args = ["rollback", run.progress.release.as_str(), revision.as_str()];
+    run.events.event(events::Event::RollbackStep {
+        step: format!("helm {}", args.join(" ")),
+    });
     if let Err(e) = helm_write(run, &args).await {
         return Error::Failed(format!(
             "{reason}. `helm rollback` to revision {before} failed too: {e}"
@@ -140,17 +148,17 @@ fn foreign(layout: Layout, c: Component) -> bool {
     }
 }
 
-/// Why the Deployments are not yet the hop's layout on its image, or None when they are.
-fn pending(workloads: &[Workload], layout: Layout, image: &str) -> Option<String> {
+/// What is not yet the hop's layout on its image, or None when all is.
+fn pending(workloads: &[Workload], layout: Layout, image: &str) -> Option<Vec<String>> {
     if workloads.is_empty() {
-        return Some("no Milvus Deployments".into());
+        return Some(vec!["Milvus Deployments (there are none)".into()]);
     }
-    let not_ready: Vec<&str> = workloads
+    let not_ready: Vec<String> = workloads
         .iter()
         .filter(|w| foreign(layout, w.component) || w.image != image || !w.rollout.is_complete())
-        .map(|w| w.name.as_str())
+        .map(|w| w.name.clone())
         .collect();
-    (!not_ready.is_empty()).then(|| format!("waiting for {}", not_ready.join(", ")))
+    (!not_ready.is_empty()).then_some(not_ready)
 }
 
 /// Watches the release's Deployments until they form the layout on the image.
@@ -162,11 +170,11 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
     let chart_name = run.facts.values.chart_name.clone();
     let mut seen: BTreeMap<String, Deployment> = BTreeMap::new();
     let mut listing: BTreeMap<String, Deployment> = BTreeMap::new();
-    let mut last = String::from("no event yet");
+    let mut last = Vec::new();
     loop {
         let event = tokio::select! {
             e = stream.next() => e,
-            _ = tokio::time::sleep_until(run.deadline) => return Err(format!("timed out: {last}")),
+            _ = tokio::time::sleep_until(run.deadline) => return Err(format!("timed out: {}", waiting(&last))),
             _ = run.interrupt.wait() => return Err("interrupted".into()),
         };
         let ready = match event {
@@ -205,13 +213,24 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
         }
         match pending(&workloads, layout, image) {
             None => return Ok(()),
-            Some(why) => {
-                if why != last {
-                    run.events.line(&why);
+            Some(on) => {
+                if on != last {
+                    run.events.event(events::Event::Waiting {
+                        on: on.clone(),
+                        seconds: None,
+                    });
                 }
-                last = why;
+                last = on;
             }
         }
+    }
+}
+
+fn waiting(on: &[String]) -> String {
+    if on.is_empty() {
+        "no event yet".into()
+    } else {
+        format!("waiting for {}", on.join(", "))
     }
 }
 
@@ -253,14 +272,16 @@ mod tests {
         ];
         assert_eq!(pending(&ws, Layout::MixCoord, new), None);
         ws.push(w(Component::RootCoord, "m:v2.4.9", true));
-        assert!(pending(&ws, Layout::MixCoord, new)
-            .unwrap()
-            .contains("rootcoord"));
+        assert_eq!(
+            pending(&ws, Layout::MixCoord, new).unwrap(),
+            ["r-milvus-rootcoord"]
+        );
         ws.pop();
         ws.push(w(Component::QueryNode, new, false));
-        assert!(pending(&ws, Layout::MixCoord, new)
-            .unwrap()
-            .contains("querynode"));
+        assert_eq!(
+            pending(&ws, Layout::MixCoord, new).unwrap(),
+            ["r-milvus-querynode"]
+        );
         assert!(pending(&[], Layout::MixCoord, new).is_some());
     }
 

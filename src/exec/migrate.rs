@@ -26,6 +26,7 @@ pub use settings::MigrationSettings;
 use stage::Stage;
 
 use crate::error::Error;
+use crate::exec::events;
 use crate::exec::run::Run;
 use crate::exec::state::{DeploymentRecord, FIELD_MANAGER};
 use crate::planner::component::{Component, ALL};
@@ -48,6 +49,10 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
         if run.interrupt.is_set() {
             return Err(Error::Interrupted);
         }
+        run.events.event(events::Event::Stage {
+            hop: index + 1,
+            stage: stage.name().into(),
+        });
         let next = match advance(run, hop, index, stage).await {
             Ok(next) => next,
             Err(Error::Interrupted) => return Err(Error::Interrupted),
@@ -178,9 +183,16 @@ pub async fn stop(run: &Run<'_>) -> Result<Timestamp, Error> {
     let patches = running.iter().map(|w| api.patch(&w.name, &params, &body));
     for (w, result) in running.iter().zip(futures::future::join_all(patches).await) {
         result.map_err(api_error)?;
-        run.events
-            .line(&format!("deployment/{}: scaled {} → 0", w.name, w.replicas));
+        run.events.event(events::Event::Scaled {
+            deployment: w.name.clone(),
+            from: w.replicas,
+            to: 0,
+        });
     }
+    run.events.event(events::Event::Waiting {
+        on: vec![format!("the Milvus pods of {} to go", run.progress.release)],
+        seconds: None,
+    });
     let since = pods_gone(run).await?;
     run.events.line(&format!(
         "every Milvus pod of {} is gone",
@@ -267,10 +279,13 @@ pub async fn sessions_expire(run: &Run<'_>, since: Timestamp) -> Result<(), Erro
     if left <= 0.0 {
         return Ok(());
     }
-    run.events.line(&format!(
-        "waiting {left:.0}s for etcd sessions to expire ({} s from {source}, counted from {since})",
-        ttl.as_secs()
-    ));
+    run.events.event(events::Event::Waiting {
+        on: vec![format!(
+            "etcd sessions to expire ({} s from {source}, counted from {since})",
+            ttl.as_secs()
+        )],
+        seconds: Some(left.ceil() as u64),
+    });
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_secs_f64(left)) => Ok(()),
         _ = run.interrupt.wait() => Err(Error::Interrupted),
@@ -484,8 +499,11 @@ pub(crate) async fn restore_replicas(run: &Run<'_>) -> Result<(), Error> {
         )
         .await
         .map_err(api_error)?;
-        run.events
-            .line(&format!("deployment/{name}: replicas {now} → {replicas}"));
+        run.events.event(events::Event::Scaled {
+            deployment: name.clone(),
+            from: now,
+            to: *replicas,
+        });
     }
     if !plan.gone.is_empty() {
         run.events.line(&format!(
@@ -527,8 +545,10 @@ pub(crate) async fn fail(run: &mut Run<'_>, index: usize, stage: Stage, e: Error
         return Error::Interrupted;
     }
     let reason = format!("stage '{stage}': {e}");
-    run.events
-        .line(&format!("meta migration failed at {reason}"));
+    run.events.event(events::Event::Failed {
+        step: "meta migration".into(),
+        reason: reason.clone(),
+    });
     if run.no_rollback {
         return Error::Failed(format!(
             "{reason}. Left as it is (--no-rollback); run the same command to resume, or `helm milvus-upgrade rollback {}` to undo",

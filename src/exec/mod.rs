@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod events;
+pub mod fleet;
 pub mod helm_hop;
 pub mod helm_sync;
 pub mod lock;

@@ -10,6 +10,7 @@ use kube::Api;
 use serde_json::{json, Value};
 
 use crate::error::Error;
+use crate::exec::events::Event;
 use crate::exec::rollout::{pod_messages, wait_complete, WaitError};
 use crate::exec::run::Run;
 use crate::exec::state::{self, DeploymentPhase, DeploymentRecord, FIELD_MANAGER};
@@ -135,10 +136,10 @@ async fn enable_active_standby(
     api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": patch["data"]})))
         .await
         .map_err(api_error)?;
-    run.events.line(&format!(
-        "configmap/{name}: active-standby on for {}",
-        sections.join(", ")
-    ));
+    run.events.event(Event::ConfigPatched {
+        config_map: name.into(),
+        sections: sections.to_vec(),
+    });
     Ok(())
 }
 
@@ -175,7 +176,10 @@ async fn roll_batch(run: &mut Run<'_>, batch: &[Patch1<'_>]) -> Result<(), StepF
         };
         match result {
             Ok(_) => {
-                run.events.finished(p.deployment, "rolled out");
+                run.events.event(Event::RolledOut {
+                    deployment: p.deployment.into(),
+                    rollback: false,
+                });
                 mark(run, p.deployment, DeploymentPhase::Done)
                     .await
                     .map_err(|e| failure(e.to_string()))?;
@@ -190,20 +194,24 @@ async fn roll_batch(run: &mut Run<'_>, batch: &[Patch1<'_>]) -> Result<(), StepF
 async fn start_one(run: &mut Run<'_>, p: &Patch1<'_>) -> Result<Option<i64>, StepFailure> {
     let phase = run.progress.deployments.get(p.deployment).map(|r| r.phase);
     if phase == Some(DeploymentPhase::Done) {
-        run.events.line(&format!(
-            "deployment/{}: already on {} (recorded), skipped",
-            p.deployment, p.to
-        ));
+        run.events.event(Event::Skipped {
+            deployment: p.deployment.into(),
+            reason: format!("already on {} (recorded), skipped", p.to),
+        });
         return Ok(None);
     }
     let failure = |reason: String| StepFailure {
         deployment: p.deployment.to_string(),
         reason,
     };
-    run.events.started(p.deployment, &format!("→ {}", p.to));
     let generation = set_image(run, p)
         .await
         .map_err(|e| failure(e.to_string()))?;
+    run.events.event(Event::Patched {
+        deployment: p.deployment.into(),
+        image: p.to.into(),
+        rollback: false,
+    });
     mark(run, p.deployment, DeploymentPhase::Patched)
         .await
         .map_err(|e| failure(e.to_string()))?;
@@ -292,8 +300,10 @@ async fn fail(run: &mut Run<'_>, hop: &Hop, failure: StepFailure) -> Error {
     if reason == "interrupted" || run.interrupt.is_set() {
         return Error::Interrupted;
     }
-    run.events
-        .line(&format!("deployment/{deployment} failed: {reason}"));
+    run.events.event(Event::Failed {
+        step: format!("deployment/{deployment}"),
+        reason: reason.clone(),
+    });
     if run.no_rollback {
         return Error::Failed(format!(
             "deployment/{deployment}: {reason}. Left as it is (--no-rollback); progress is in configmap/{}: run the same command to resume",
@@ -320,9 +330,12 @@ pub async fn rollback(run: &mut Run<'_>, hop: &Hop) -> Result<Vec<String>, Error
         ) {
             continue;
         }
-        run.events
-            .started(p.deployment, &format!("rollback → {}", record.image));
         let generation = restore(run, p.deployment, &record).await?;
+        run.events.event(Event::Patched {
+            deployment: p.deployment.into(),
+            image: record.image.clone(),
+            rollback: true,
+        });
         wait_complete(
             &run.ctx.client,
             &run.ctx.namespace,
@@ -340,7 +353,10 @@ pub async fn rollback(run: &mut Run<'_>, hop: &Hop) -> Result<Vec<String>, Error
             ))
         })?;
         restore_strategy(run, p.deployment, &record).await?;
-        run.events.finished(p.deployment, "restored");
+        run.events.event(Event::RolledOut {
+            deployment: p.deployment.into(),
+            rollback: true,
+        });
         mark(run, p.deployment, DeploymentPhase::Restored).await?;
         restored.push(p.deployment.to_string());
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::exec::events::Events;
+use crate::exec::events::{Event, Events};
 use crate::exec::helm_sync;
 use crate::exec::lock::Lock;
 use crate::exec::run::{Run, Settings};
@@ -63,6 +63,9 @@ pub async fn run(
         )));
     }
     let mut run = Run::new(ctx, facts, progress, settings, events);
+    run.events.event(Event::Locked {
+        lease: crate::exec::lock::lock_name(&plan.release),
+    });
     lock.interrupt_on_loss(run.interrupt.clone());
     let mut result = run_hops(&mut run, plan, sync_helm).await;
     let released = lock.release().await;
@@ -130,14 +133,13 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
         if run.interrupt.is_set() {
             return Err(Error::Interrupted);
         }
-        run.events.line(&format!(
-            "hop {}/{}: {} {} → {}",
-            i + 1,
-            plan.hops.len(),
-            hop.path,
-            hop.from,
-            hop.to
-        ));
+        run.events.event(Event::HopStarted {
+            hop: i + 1,
+            hops: plan.hops.len(),
+            path: hop.path.to_string(),
+            from: hop.from.to_string(),
+            to: hop.to.to_string(),
+        });
         run.progress.hops[i].phase = HopPhase::Running;
         run.save().await?;
         let (ctx, facts) = (run.ctx, run.facts);
@@ -157,6 +159,10 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
         }
         run.progress.hops[i].phase = HopPhase::Done;
         run.save().await?;
+        run.events.event(Event::HopDone {
+            hop: i + 1,
+            hops: plan.hops.len(),
+        });
     }
     if sync_helm {
         if run.facts.helm_applies_server_side {
@@ -168,10 +174,14 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
             None => helm_sync::run(run.ctx, run.facts, plan).await,
         };
         match sync {
-            crate::exec::helm_sync::Sync::Done(what) => run.events.line(&what),
-            crate::exec::helm_sync::Sync::Manual { command, why } => run.events.line(&format!(
-                "the Helm release still names the old image tag ({why}); make it match what runs with:\n  {command}"
-            )),
+            crate::exec::helm_sync::Sync::Done(what) => run.events.event(Event::HelmSync {
+                done: true,
+                message: what,
+            }),
+            crate::exec::helm_sync::Sync::Manual { command, why } => run.events.event(Event::HelmSync {
+                done: false,
+                message: format!("the Helm release still names the old image tag ({why}); make it match what runs with:\n  {command}"),
+            }),
             crate::exec::helm_sync::Sync::Failed { command, why } => {
                 return Err(Error::Failed(format!(
                     "every Deployment runs {}, but the Helm sync failed: {why}. Make the release match what runs with:\n  {command}",

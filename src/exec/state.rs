@@ -124,12 +124,17 @@ pub async fn load(
     let Some(cm) = api.get_opt(&state_name(release)).await.map_err(api_error)? else {
         return Ok(None);
     };
+    of_config_map(&cm, release).map(Some)
+}
+
+/// The progress a state ConfigMap holds.
+pub fn of_config_map(cm: &ConfigMap, release: &str) -> Result<Progress, Error> {
     let text = cm
         .data
+        .as_ref()
         .and_then(|d| d.get(KEY).cloned())
         .unwrap_or_default();
     serde_json::from_str(&text)
-        .map(Some)
         .map_err(|e| Error::Failed(format!("configmap {} holds unreadable progress ({e}); inspect it, then delete it to start over", state_name(release))))
 }
 

@@ -55,23 +55,26 @@ pub struct LockStatus {
 async fn lock_status(ctx: &Context, release: &str) -> Result<Option<LockStatus>, Error> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let name = lock::lock_name(release);
-    let Some(lease) = api.get_opt(&name).await.map_err(api_error)? else {
-        return Ok(None);
-    };
+    let lease = api.get_opt(&name).await.map_err(api_error)?;
+    Ok(lease.map(|l| lock_of(name, l)))
+}
+
+/// What a lock Lease says: who holds it since when, and whether it expired.
+pub fn lock_of(name: String, lease: Lease) -> LockStatus {
     let spec = lease.spec.unwrap_or_default();
     let lease_seconds = spec.lease_duration_seconds.unwrap_or(lock::LEASE_SECONDS);
     let expired = spec
         .renew_time
         .as_ref()
         .is_none_or(|t| Timestamp::now().as_second() > t.0.as_second() + i64::from(lease_seconds));
-    Ok(Some(LockStatus {
+    LockStatus {
         name,
         holder: spec.holder_identity.unwrap_or_default(),
         acquired: spec.acquire_time.map(|t| t.0.to_string()),
         renewed: spec.renew_time.map(|t| t.0.to_string()),
         lease_seconds,
         expired,
-    }))
+    }
 }
 
 /// How to go on from here: wait, resume, or undo by hand.

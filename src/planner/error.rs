@@ -54,6 +54,17 @@ pub enum PlanError {
     ChartVersionNotFound { chart_version: String },
 }
 
+impl PlanError {
+    /// A few words for a table cell: `running`, `downgrade`, else the message.
+    pub fn short(&self) -> String {
+        match self {
+            PlanError::SameVersion { .. } => "running".into(),
+            PlanError::Downgrade { .. } => "downgrade".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 fn nearest_hint(nearest: &[String]) -> String {
     if nearest.is_empty() {
         String::new()

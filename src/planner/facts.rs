@@ -164,6 +164,8 @@ pub struct ChartOrigin {
     pub sources: Vec<String>,
     /// Names, emails and URLs of the maintainers.
     pub maintainers: Vec<String>,
+    /// The index's `digest` of the chart archive (sha256).
+    pub digest: Option<String>,
 }
 
 impl ChartEntry {

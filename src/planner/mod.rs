@@ -4,6 +4,7 @@
 //! helm argv: a hop says "chart X with values V", the helm adapter makes argv.
 //! Imports nothing of ours from outside this folder.
 
+pub mod basis;
 pub mod chart_history;
 pub mod chart_select;
 pub mod component;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod facts;
 pub mod hop_values;
 pub mod plan;
+pub mod plan_file;
 pub mod preflight;
 pub mod provenance;
 pub mod version;

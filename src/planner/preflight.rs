@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::planner::basis::Basis;
 use crate::planner::facts::Facts;
 use crate::planner::plan::{Path, Plan};
 
@@ -145,30 +146,7 @@ pub fn checks(
 /// of Deployments and the Helm release (revision, chart, status); replica counts
 /// are left out (an HPA moves them and the run records them itself).
 pub fn changed_since_plan(planned: &Facts, now: &Facts) -> Vec<String> {
-    let mut out = Vec::new();
-    let (a, b) = (&planned.release, &now.release);
-    if a.revision != b.revision || a.chart != b.chart || a.status != b.status {
-        out.push(format!(
-            "release {}: revision {} {} ({}) → revision {} {} ({})",
-            a.name, a.revision, a.chart, a.status, b.revision, b.chart, b.status
-        ));
-    }
-    for w in &planned.workloads {
-        match now.workloads.iter().find(|n| n.name == w.name) {
-            None => out.push(format!("deployment/{} is gone", w.name)),
-            Some(n) if n.image != w.image => out.push(format!(
-                "deployment/{}: image {} → {}",
-                w.name, w.image, n.image
-            )),
-            Some(_) => {}
-        }
-    }
-    for n in &now.workloads {
-        if !planned.workloads.iter().any(|w| w.name == n.name) {
-            out.push(format!("deployment/{} is new ({})", n.name, n.image));
-        }
-    }
-    out
+    Basis::of_release(planned).changes(&Basis::of_release(now))
 }
 
 fn release_deployed(facts: &Facts) -> Check {

@@ -92,6 +92,7 @@ mod tests {
                 home: home.map(String::from),
                 sources: sources.iter().map(|s| s.to_string()).collect(),
                 maintainers: Vec::new(),
+                ..ChartOrigin::default()
             }),
         }
     }

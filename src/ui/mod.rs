@@ -3,6 +3,7 @@
 //! `planner` and `exec` (status, events); nothing below imports from here.
 
 pub mod color;
+pub mod fleet;
 pub mod plan_text;
 pub mod progress;
 pub mod status;

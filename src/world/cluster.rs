@@ -14,7 +14,7 @@ use kube::{Api, Client};
 
 use crate::error::Error;
 use crate::planner::component::Component;
-use crate::planner::facts::{MilvusConfig, Rollout, Workload};
+use crate::planner::facts::{MilvusConfig, Release, Rollout, Workload};
 use crate::planner::preflight::Access;
 use crate::world::kube_config::server_suffix;
 
@@ -70,6 +70,23 @@ pub fn applied_by_helm_server_side(list: &[Deployment]) -> bool {
     list.iter()
         .flat_map(|d| d.metadata.managed_fields.iter().flatten())
         .any(|m| m.manager.as_deref() == Some("helm") && m.operation.as_deref() == Some("Apply"))
+}
+
+/// The release as its Deployments' labels tell it (`helm.sh/chart`,
+/// `app.kubernetes.io/version`), for who may not read Helm's release Secrets.
+pub fn release_from_labels(name: &str, namespace: &str, list: &[Deployment]) -> Option<Release> {
+    let labels = list.iter().find_map(|d| d.metadata.labels.as_ref())?;
+    Some(Release {
+        name: name.into(),
+        namespace: namespace.into(),
+        chart: labels.get("helm.sh/chart")?.clone(),
+        app_version: labels
+            .get("app.kubernetes.io/version")
+            .cloned()
+            .unwrap_or_default(),
+        status: Release::UNREADABLE.into(),
+        revision: 0,
+    })
 }
 
 /// The API server's version (`/version`), major.minor; None when it says something else.

@@ -8,10 +8,7 @@ use crate::error::{Error, PlanError};
 use crate::planner::facts::{ChartIndex, Facts, Release, ValuesFacts};
 use crate::world::cluster;
 
-fn is_forbidden(e: &Error) -> bool {
-    matches!(e, Error::Helm { stderr, .. } if stderr.contains("forbidden"))
-}
-use crate::world::helm::Helm;
+use crate::world::helm::{is_forbidden, Helm};
 
 /// What a command talks to.
 pub struct Context {
@@ -86,20 +83,11 @@ impl Context {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
         let params = ListParams::default().labels(&cluster::release_selector(name));
         let list = api.list(&params).await.map_err(cluster::api_error)?;
-        let labels = list.items.iter().find_map(|d| d.metadata.labels.clone());
-        Ok(labels.and_then(|l| {
-            Some(Release {
-                name: name.into(),
-                namespace: self.namespace.clone(),
-                chart: l.get("helm.sh/chart")?.clone(),
-                app_version: l
-                    .get("app.kubernetes.io/version")
-                    .cloned()
-                    .unwrap_or_default(),
-                status: Release::UNREADABLE.into(),
-                revision: 0,
-            })
-        }))
+        Ok(cluster::release_from_labels(
+            name,
+            &self.namespace,
+            &list.items,
+        ))
     }
 
     async fn not_found(&self, release: &str) -> Error {

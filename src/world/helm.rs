@@ -151,6 +151,26 @@ impl Helm {
         Ok(rows.into_iter().find(|r| r.name == name).map(release))
     }
 
+    /// Every release in every namespace (`helm list -A`, all states, no limit).
+    pub async fn releases_everywhere(&self) -> Result<Vec<Release>, Error> {
+        let mut args = list_args(".", true);
+        args.extend(["--max", "0"]);
+        let rows: Vec<ListRow> = self.json(&args).await?;
+        Ok(rows.into_iter().map(release).collect())
+    }
+
+    /// Every release in `namespace` (all states, no limit).
+    pub async fn releases_in(&self, namespace: &str) -> Result<Vec<Release>, Error> {
+        let helm = Helm {
+            namespace: namespace.to_string(),
+            ..self.clone()
+        };
+        let mut args = list_args(".", false);
+        args.extend(["--max", "0"]);
+        let rows: Vec<ListRow> = helm.json(&args).await?;
+        Ok(rows.into_iter().map(release).collect())
+    }
+
     /// Namespaces that hold a release of this name (for "wrong namespace" hints).
     pub async fn namespaces_with(&self, name: &str) -> Vec<String> {
         let filter = format!("^{}$", regex_escape(name));
@@ -201,6 +221,11 @@ impl Helm {
         attach_origins(&mut charts);
         Ok(charts)
     }
+}
+
+/// Helm was refused (its release Secrets are not readable with these credentials).
+pub fn is_forbidden(e: &Error) -> bool {
+    matches!(e, Error::Helm { stderr, .. } if stderr.contains("forbidden"))
 }
 
 /// One row of `helm history -o json`.

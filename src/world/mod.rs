@@ -5,6 +5,7 @@
 //! types only.
 
 pub mod cluster;
+pub mod fleet;
 pub mod gather;
 pub mod helm;
 pub mod kube_config;

@@ -24,6 +24,8 @@ struct IndexEntry {
     sources: Vec<String>,
     #[serde(default)]
     maintainers: Vec<Maintainer>,
+    #[serde(default)]
+    digest: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +82,7 @@ fn origin(e: IndexEntry) -> ChartOrigin {
             .flat_map(|m| [m.name, m.email, m.url])
             .filter(|s| !s.is_empty())
             .collect(),
+        digest: e.digest,
     }
 }
 

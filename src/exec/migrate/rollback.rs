@@ -11,7 +11,7 @@ use super::objects::Job;
 use super::stage::Stage;
 use super::{cleanup_pods, current, objects, sessions_expire, stop};
 use crate::error::Error;
-use crate::exec::events::Events;
+use crate::exec::events::{Event, Events};
 use crate::exec::lock::Lock;
 use crate::exec::run::Run;
 use crate::exec::run::Settings;
@@ -36,8 +36,9 @@ pub async fn rollback(run: &mut Run<'_>, index: usize) -> Result<String, Error> 
         state::clear(&run.ctx.client, &run.ctx.namespace, &release).await?;
         return Ok("nothing was recorded yet, so nothing was changed".into());
     };
-    run.events
-        .line(&format!("rolling back from stage '{stage}' to {old_image}"));
+    run.events.event(Event::RollbackStep {
+        step: format!("rolling back from stage '{stage}' to {old_image}"),
+    });
     if stage.new_version_started() {
         let since = stop(run).await?;
         sessions_expire(run, since).await?;
@@ -69,10 +70,12 @@ async fn restore_meta(run: &mut Run<'_>, release: &str) -> Result<(), Error> {
         )));
     }
     objects.delete_pod(Job::Rollback, run.deadline).await?;
-    run.events.line(&format!(
-        "pod/{}: restoring the meta from the backup",
-        Job::Rollback.pod_name(release)
-    ));
+    run.events.event(Event::RollbackStep {
+        step: format!(
+            "pod/{}: restoring the meta from the backup",
+            Job::Rollback.pod_name(release)
+        ),
+    });
     objects
         .run_pod(
             Job::Rollback,
@@ -98,7 +101,9 @@ async fn helm_rollback(
     }
     let revision = before.to_string();
     let args = ["rollback", release, revision.as_str()];
-    run.events.line(&format!("helm {}", args.join(" ")));
+    run.events.event(Event::RollbackStep {
+        step: format!("helm {}", args.join(" ")),
+    });
     crate::exec::helm_hop::helm_write(run, &args).await?;
     Ok(Some(before))
 }
@@ -119,8 +124,10 @@ async fn restore_deployments(run: &mut Run<'_>, old_image: &str) -> Result<usize
         {
             Ok(_) => restored += 1,
             Err(kube::Error::Api(s)) if s.code == 404 => {
-                run.events
-                    .line(&format!("deployment/{name} no longer exists, skipped"));
+                run.events.event(Event::Skipped {
+                    deployment: name.clone(),
+                    reason: "no longer exists, skipped".into(),
+                });
             }
             Err(e) => return Err(api_error(e)),
         }

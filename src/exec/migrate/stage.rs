@@ -50,6 +50,19 @@ impl Stage {
         })
     }
 
+    /// The stage's name in progress events (`sessions` without its time).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Record => "record",
+            Stage::Stop => "stop",
+            Stage::Sessions { .. } => "sessions",
+            Stage::Backup => "backup",
+            Stage::Migrate => "migrate",
+            Stage::Start => "start",
+            Stage::Done => "done",
+        }
+    }
+
     /// Whether a rollback has to restore the meta from the backup.
     pub fn meta_touched(self) -> bool {
         self.rank() >= Stage::Migrate.rank()
@@ -64,13 +77,8 @@ impl Stage {
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Stage::Record => f.write_str("record"),
-            Stage::Stop => f.write_str("stop"),
             Stage::Sessions { since } => write!(f, "sessions since {since}"),
-            Stage::Backup => f.write_str("backup"),
-            Stage::Migrate => f.write_str("migrate"),
-            Stage::Start => f.write_str("start"),
-            Stage::Done => f.write_str("done"),
+            other => f.write_str(other.name()),
         }
     }
 }
