@@ -39,6 +39,8 @@ pub trait NamespacedObject:
 
 // The object types tests create so far; add a line for another.
 impl NamespacedObject for ConfigMap {}
+impl NamespacedObject for k8s_openapi::api::coordination::v1::Lease {}
+impl NamespacedObject for k8s_openapi::api::rbac::v1::RoleBinding {}
 impl NamespacedObject for Deployment {}
 impl NamespacedObject for HorizontalPodAutoscaler {}
 impl NamespacedObject for LimitRange {}

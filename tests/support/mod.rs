@@ -98,6 +98,8 @@ pub enum User {
     Admin,
     /// `viewer`, bound to ClusterRole `view`.
     Viewer,
+    /// `team`: may list namespaces, nothing else; a test grants it RoleBindings.
+    Team,
 }
 
 impl TestEnv {
@@ -116,6 +118,7 @@ impl TestEnv {
         match user {
             User::Admin => self.path("KUBECONFIG_ADMIN"),
             User::Viewer => self.path("KUBECONFIG_VIEWER"),
+            User::Team => self.path("KUBECONFIG_TEAM"),
         }
     }
 
@@ -229,18 +232,19 @@ where
 
 /// A kube client for `user` (user agent `e2e-tests`), bound to the support runtime.
 pub fn client(user: User) -> Client {
-    static CLIENTS: OnceLock<(Client, Client)> = OnceLock::new();
-    let (admin, viewer) = CLIENTS.get_or_init(|| {
-        let (a, v) = (
-            env().kubeconfig(User::Admin),
-            env().kubeconfig(User::Viewer),
-        );
-        block_on(async move { (make_client(&a).await, make_client(&v).await) })
+    static CLIENTS: OnceLock<[Client; 3]> = OnceLock::new();
+    let clients = CLIENTS.get_or_init(|| {
+        let paths = [User::Admin, User::Viewer, User::Team].map(|u| env().kubeconfig(u));
+        block_on(async move {
+            let [a, v, t] = paths;
+            [
+                make_client(&a).await,
+                make_client(&v).await,
+                make_client(&t).await,
+            ]
+        })
     });
-    match user {
-        User::Admin => admin.clone(),
-        User::Viewer => viewer.clone(),
-    }
+    clients[user as usize].clone()
 }
 
 async fn make_client(kubeconfig: &Path) -> Client {
