@@ -205,9 +205,20 @@ fn fleet_status_over_namespaces_helm4() {
     fleet(Helm::V4);
 }
 
-/// `RELEASE --to TO --dry-run -o json > DIR/plan.json`.
-fn make_plan(helm: Helm, ns: &TestNs, release: &str, to: &str, dir: &Path) -> (PathBuf, Value) {
-    let out = run_plugin(helm, ns, &[release, "--to", to, "--dry-run", "-o", "json"]);
+/// A secret in the release's own values (the chart's defaults hold others).
+const USER_SECRET: (&str, &str) = ("minio.secretKey", "user-minio-secret-DO-NOT-PRINT");
+
+/// `RELEASE --to TO --dry-run -o json [EXTRA] > DIR/plan.json`; no secret in it.
+fn make_plan(
+    helm: Helm,
+    ns: &TestNs,
+    (release, to): (&str, &str),
+    extra: &[&str],
+    dir: &Path,
+) -> (PathBuf, Value) {
+    let mut args = vec![release, "--to", to, "--dry-run", "-o", "json"];
+    args.extend(extra);
+    let out = run_plugin(helm, ns, &args);
     out.assert_code(0);
     out.assert_never_printed("DO-NOT-PRINT");
     let path = dir.join("plan.json");
@@ -265,9 +276,9 @@ fn deployments_with(events: &[Value], kind: &str) -> Vec<String> {
 
 fn apply_unchanged_plan(helm: Helm) {
     let ns = TestNs::new(&format!("apply-{}", helm.name()));
-    install_release(helm, &ns, "ci", "4.0.13", &[]);
+    install_release(helm, &ns, "ci", "4.0.13", &[USER_SECRET]);
     let dir = tempfile::tempdir().unwrap();
-    let (plan, doc) = make_plan(helm, &ns, "ci", "2.4.9", dir.path());
+    let (plan, doc) = make_plan(helm, &ns, ("ci", "2.4.9"), &[], dir.path());
     assert!(doc["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(doc["request"]["to"], "2.4.9");
     assert_eq!(doc["basis"]["release"]["revision"], 1);
@@ -324,9 +335,14 @@ fn apply_of_an_unchanged_plan_upgrades_helm4() {
 
 fn apply_stale_plan(helm: Helm) {
     let ns = TestNs::new(&format!("stale-{}", helm.name()));
-    install_release(helm, &ns, "ci", "4.0.13", &[]);
+    install_release(helm, &ns, "ci", "4.0.13", &[USER_SECRET]);
     let dir = tempfile::tempdir().unwrap();
-    let (plan, _) = make_plan(helm, &ns, "ci", "2.4.9", dir.path());
+    // A helm hop: the plan carries its chart (and the index's digest of it) and values.
+    let helm_path = ["--path", "helm"];
+    let (plan, doc) = make_plan(helm, &ns, ("ci", "2.4.9"), &helm_path, dir.path());
+    let chart = &doc["basis"]["charts"][0];
+    assert_eq!(chart["app_version"], "2.4.9", "{doc:#}");
+    assert_eq!(chart["digest"].as_str().map(str::len), Some(64), "{chart}");
     // Someone changes the release after the plan was reviewed.
     let changed = helm_cmd(
         helm,
@@ -369,7 +385,7 @@ fn apply_stale_plan(helm: Helm) {
     support::assert_no_writes(&mark, ns.name());
 
     // A plan edited after it was made is refused too, though the release is as planned.
-    let (plan, mut doc) = make_plan(helm, &ns, "ci", "2.4.9", dir.path());
+    let (plan, mut doc) = make_plan(helm, &ns, ("ci", "2.4.9"), &helm_path, dir.path());
     doc["plan"]["hops"][0]["image"] = json!("evil/milvus:v2.4.9");
     std::fs::write(&plan, doc.to_string()).unwrap();
     let mark = audit::mark();
