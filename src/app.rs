@@ -81,6 +81,8 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         allow_downgrade: args.allow_downgrade,
         force: args.force,
         resume_from: None,
+        resume_layout: None,
+        all_at_once: args.all_at_once,
     })
 }
 
@@ -93,7 +95,10 @@ pub async fn prepare(
     settings: &Settings,
 ) -> Result<(Facts, Plan, Vec<Check>), Error> {
     let facts = ctx.facts(release).await?;
-    let plan = plan::plan(&facts, target, options)?;
+    let mut plan = plan::plan(&facts, target, options)?;
+    if plan.hops.iter().any(|h| h.ordered) {
+        crate::exec::ordered_hop::preview(ctx, &mut plan).await?;
+    }
     let access = cluster::review_access(
         &ctx.client,
         &ctx.namespace,
@@ -121,6 +126,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     if let Some(p) = crate::exec::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
         if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
             options.resume_from = p.from.parse().ok();
+            options.resume_layout = p.layout;
         }
     }
     let settings = args.settings();
