@@ -108,20 +108,42 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         allow_downgrade: args.allow_downgrade,
         force: args.force,
         resume_from: None,
+        resume_layout: None,
+        all_at_once: args.all_at_once,
     })
 }
 
-/// Progress recorded toward this target: plan from where that run started, so
-/// a run killed after the last patch (or during the final helm sync) finishes.
-async fn resume_point(
+/// Progress recorded toward this target: plan from where that run started (and
+/// the layout it recorded), so a run killed after the last patch (or during the
+/// final helm sync) finishes. Whether there is such progress.
+async fn resume(
     ctx: &Context,
     release: &str,
     target: &MilvusVersion,
-) -> Result<Option<MilvusVersion>, Error> {
+    options: &mut Options,
+) -> Result<bool, Error> {
     let recorded = crate::exec::state::load(&ctx.client, &ctx.namespace, release).await?;
-    Ok(recorded
-        .filter(|p| p.to.parse::<MilvusVersion>().ok().as_ref() == Some(target))
-        .and_then(|p| p.from.parse().ok()))
+    let Some(p) = recorded.filter(|p| p.to.parse::<MilvusVersion>().ok().as_ref() == Some(target))
+    else {
+        return Ok(false);
+    };
+    options.resume_from = p.from.parse().ok();
+    options.resume_layout = p.layout;
+    Ok(true)
+}
+
+/// The plan, with what the chart renders for ordered chart hops (read-only).
+async fn make_plan(
+    ctx: &Context,
+    facts: &Facts,
+    target: &MilvusVersion,
+    options: &Options,
+) -> Result<Plan, Error> {
+    let mut plan = plan::plan(facts, target, options)?;
+    if plan.hops.iter().any(|h| h.ordered) {
+        crate::exec::ordered_hop::preview(ctx, &mut plan).await?;
+    }
+    Ok(plan)
 }
 
 /// The pre-flight checks of a plan, read-only.
@@ -153,10 +175,10 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let mut options = options(args)?;
     let ctx = context(global, args.exec.run.helm_args.clone()).await?;
-    options.resume_from = resume_point(&ctx, &args.release, &target).await?;
+    resume(&ctx, &args.release, &target, &mut options).await?;
     let settings = args.exec.settings();
     let facts = ctx.facts(&args.release).await?;
-    let plan = plan::plan(&facts, &target, &options)?;
+    let plan = make_plan(&ctx, &facts, &target, &options).await?;
     let checks = checks(&ctx, &facts, &plan, &options, &settings).await?;
     let request = Request::of(&target.to_string(), &options);
     let file = plan_file::fields(&request, &Basis::of_plan(&facts, &plan));
@@ -281,10 +303,9 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
         to: request.to.clone(),
     };
     let ctx = context_in(global, &namespace, args.exec.run.helm_args.clone()).await?;
-    options.resume_from = resume_point(&ctx, &release, &target).await?;
-    let resuming = options.resume_from.is_some();
+    let resuming = resume(&ctx, &release, &target, &mut options).await?;
     let facts = ctx.facts(&release).await?;
-    let plan = match plan::plan(&facts, &target, &options) {
+    let plan = match make_plan(&ctx, &facts, &target, &options).await {
         Ok(plan) => plan,
         // Someone upgraded or changed it meanwhile: say so rather than why no plan fits.
         Err(e) => {
@@ -293,7 +314,7 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
                 ..Basis::of_release(&facts)
             };
             file.stale(&now).map_err(refused)?;
-            return Err(e.into());
+            return Err(e);
         }
     };
     if resuming {

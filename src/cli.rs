@@ -192,6 +192,9 @@ pub struct UpgradeArgs {
     /// Take a --chart-version known to break the release (Pulsar v2 on charts 4.2.21–4.2.29)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_FORCE")]
     pub force: bool,
+    /// Chart hops as one `helm upgrade` that changes every Deployment at once (default: one component at a time in Milvus' order, Helm's upgrade last)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_ALL_AT_ONCE")]
+    pub all_at_once: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
 }

@@ -6,7 +6,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -15,9 +15,9 @@ use kube::Api;
 use serde_json::Value;
 use support::audit::{self, Events, Mark};
 use support::{
-    block_on, client, helm_cmd, install_release, plugin_cmd, release_deployments, run_plugin,
-    try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs, User,
-    PLUGIN_USER_AGENT,
+    block_on, client, helm_cmd, install_release, kill_9, plugin_cmd, release_deployments,
+    run_plugin, try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs,
+    User, PLUGIN_USER_AGENT,
 };
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -134,47 +134,6 @@ impl KillAt {
                 })
             }
         }
-    }
-}
-
-/// Children of `pid` (the helm it runs), read from /proc.
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for t in tasks.flatten() {
-        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    out
-}
-
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s.rsplit(')').next().unwrap_or("").split_whitespace().next();
-            state != Some("Z") && state != Some("X")
-        })
-        .unwrap_or(false)
-}
-
-/// SIGKILL the plugin only (as `kill -9 <pid>` would): a helm it started keeps
-/// running as an orphan; wait for that helm to finish before the rerun.
-fn kill_9(mut child: Child) {
-    let orphans = children(child.id());
-    child.kill().expect("kill -9");
-    let _ = child.wait();
-    let start = Instant::now();
-    while orphans.iter().any(|p| running(*p)) {
-        assert!(
-            start.elapsed() < WAIT,
-            "orphaned helm {orphans:?} still running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

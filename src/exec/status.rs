@@ -243,6 +243,7 @@ mod tests {
                 phase: HopPhase::Running,
                 revision_before: None,
                 step: None,
+                ordered: None,
             }],
             deployments: [
                 ("r-milvus-rootcoord", DeploymentPhase::Done),
@@ -262,6 +263,7 @@ mod tests {
             })
             .collect(),
             updated_at: String::new(),
+            layout: None,
         }
     }
 

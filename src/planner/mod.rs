@@ -11,6 +11,7 @@ pub mod component;
 pub mod error;
 pub mod facts;
 pub mod hop_values;
+pub mod ordered;
 pub mod plan;
 pub mod plan_file;
 pub mod preflight;

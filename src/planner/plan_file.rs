@@ -22,6 +22,9 @@ pub struct Request {
     pub image: Option<String>,
     pub allow_downgrade: bool,
     pub force: bool,
+    /// `--all-at-once`: chart hops as one `helm upgrade`.
+    #[serde(default)]
+    pub all_at_once: bool,
 }
 
 impl Request {
@@ -39,6 +42,7 @@ impl Request {
             image: options.image_repository.clone(),
             allow_downgrade: options.allow_downgrade,
             force: options.force,
+            all_at_once: options.all_at_once,
         }
     }
 
@@ -59,7 +63,8 @@ impl Request {
             image_repository: self.image.clone(),
             allow_downgrade: self.allow_downgrade,
             force: self.force,
-            resume_from: None,
+            all_at_once: self.all_at_once,
+            ..Options::default()
         })
     }
 }

@@ -14,6 +14,7 @@ mod http;
 mod ns;
 mod outcome;
 mod plugin;
+mod process;
 pub mod repos;
 mod wait;
 
@@ -32,6 +33,7 @@ pub use outcome::{
     assert_no_writes, dry_runs_since, outcome, run_plugin, upgrade_args, writes_since, Outcome,
 };
 pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
+pub use process::kill_9;
 pub use repos::{ChartRepo, DEFAULT_REPOS, WITH_BITNAMI};
 pub use wait::{
     deployment_complete, first_image, release_deployments, release_images, release_selector,
