@@ -1,8 +1,9 @@
 //! For teams with many releases, upgrading through review and CI: the fleet view
 //! (`status -A`: one list per resource kind, namespaces the user may not read named,
-//! not an error), reviewed plan files (`apply` of an unchanged plan upgrades, of a
-//! stale or edited one exits 6 with no write) and `--progress json` (every stderr line
-//! one JSON event, covering every step of a rolling and a migration run).
+//! not an error), reviewed plan files (`apply` of an unchanged plan upgrades, rolling
+//! or a chart hop; of a stale or edited one exits 6 with no write) and
+//! `--progress json` (every stderr line one JSON event, covering every step of a
+//! rolling and a migration run).
 
 mod support;
 
@@ -385,24 +386,40 @@ fn apply_stale_plan(helm: Helm) {
     support::assert_no_writes(&mark, ns.name());
 
     // A plan edited after it was made is refused too, though the release is as planned.
-    let (plan, mut doc) = make_plan(helm, &ns, ("ci", "2.4.9"), &helm_path, dir.path());
-    doc["plan"]["hops"][0]["image"] = json!("evil/milvus:v2.4.9");
-    std::fs::write(&plan, doc.to_string()).unwrap();
+    let (plan, doc) = make_plan(helm, &ns, ("ci", "2.4.9"), &helm_path, dir.path());
+    let mut edited = doc.clone();
+    edited["plan"]["hops"][0]["image"] = json!("evil/milvus:v2.4.9");
+    std::fs::write(&plan, edited.to_string()).unwrap();
     let mark = audit::mark();
-    let edited = apply(helm, &ns, &plan);
-    edited.assert_code(6);
-    let message = progress_events(&edited).pop().unwrap()["message"].to_string();
+    let refused = apply(helm, &ns, &plan);
+    refused.assert_code(6);
+    let message = progress_events(&refused).pop().unwrap()["message"].to_string();
     assert!(message.contains("/hops/0/image"), "{message}");
     support::assert_no_writes(&mark, ns.name());
+
+    // The same plan as made: its chart hop (rendered and compared again) is carried out.
+    std::fs::write(&plan, doc.to_string()).unwrap();
+    let applied = apply(helm, &ns, &plan);
+    applied.assert_code(0);
+    let images: BTreeSet<String> = release_images(ns.name(), "ci").into_values().collect();
+    assert_eq!(
+        images,
+        BTreeSet::from(["milvusdb/milvus:v2.4.9".to_string()])
+    );
+    let events = progress_events(&applied);
+    let patched = deployments_with(&events, "patched");
+    assert!(!patched.is_empty(), "{:?}", kinds(&events));
+    assert_eq!(patched, deployments_with(&events, "rolled_out"));
+    assert_eq!(events.last().unwrap()["outcome"], "upgraded");
 }
 
 #[test]
-fn apply_of_a_stale_plan_exits_6_and_writes_nothing_helm3() {
+fn apply_refuses_stale_and_edited_plans_then_runs_a_chart_hop_plan_helm3() {
     apply_stale_plan(Helm::V3);
 }
 
 #[test]
-fn apply_of_a_stale_plan_exits_6_and_writes_nothing_helm4() {
+fn apply_refuses_stale_and_edited_plans_then_runs_a_chart_hop_plan_helm4() {
     apply_stale_plan(Helm::V4);
 }
 
