@@ -286,22 +286,8 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
         other => unusable(format!("{other:?}")),
     })?;
     let (release, namespace) = file.release();
-    let request = file.request().clone();
-    let target: MilvusVersion = request.to.parse()?;
-    let mut options = request.options().map_err(unusable)?;
-    let refused = |r: Refusal| Error::PlanRefused {
-        file: path.clone(),
-        why: match r {
-            Refusal::Stale(changes) => format!(
-                "is stale: the release changed since the plan was made: {}",
-                changes.join("; ")
-            ),
-            Refusal::Differs(why) | Refusal::Unusable(why) => format!("cannot be applied: {why}"),
-        },
-        release: release.clone(),
-        namespace: namespace.clone(),
-        to: request.to.clone(),
-    };
+    let target: MilvusVersion = file.request().to.parse()?;
+    let mut options = file.request().options().map_err(unusable)?;
     let ctx = context_in(global, &namespace, args.exec.run.helm_args.clone()).await?;
     let resuming = resume(&ctx, &release, &target, &mut options).await?;
     let facts = ctx.facts(&release).await?;
@@ -313,25 +299,25 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
                 charts: file.basis().charts.clone(),
                 ..Basis::of_release(&facts)
             };
-            file.stale(&now).map_err(refused)?;
+            file.stale(&now).map_err(|r| refused(&path, &file, r))?;
             return Err(e);
         }
     };
     if resuming {
-        eprintln!("Resuming the upgrade recorded toward {target}: the plan file's digest is not compared with a release this upgrade already changed.");
+        reporter(global).line(&format!("resuming the upgrade recorded toward {target}: the plan file's digest is not compared with a release this upgrade already changed"));
     } else {
         file.stale(&Basis::of_plan(&facts, &plan))
-            .map_err(refused)?;
-        file.same_plan(&plan).map_err(refused)?;
+            .and_then(|()| file.same_plan(&plan))
+            .map_err(|r| refused(&path, &file, r))?;
+        if global.output == Output::Text {
+            let digest = file.digest.as_deref().unwrap_or_default();
+            println!(
+                "Plan file {path}: release, Deployments and charts are as planned ({digest}).\n"
+            );
+        }
     }
     let settings = args.exec.settings();
     let checks = checks(&ctx, &facts, &plan, &options, &settings).await?;
-    if global.output == Output::Text && !resuming {
-        println!(
-            "Plan file {path}: release, Deployments and charts are as planned ({}).\n",
-            file.digest.as_deref().unwrap_or_default()
-        );
-    }
     let shown = Shown {
         plan: &plan,
         facts: &facts,
@@ -339,6 +325,25 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
         file: None,
     };
     carry_out(global, &ctx, shown, &args.exec, false).await
+}
+
+/// A plan file that does not fit the release any more, as the command's error.
+fn refused(path: &str, file: &PlanFile, r: Refusal) -> Error {
+    let (release, namespace) = file.release();
+    let why = match r {
+        Refusal::Stale(changes) => format!(
+            "is stale: the release changed since the plan was made: {}",
+            changes.join("; ")
+        ),
+        Refusal::Differs(why) | Refusal::Unusable(why) => format!("cannot be applied: {why}"),
+    };
+    Error::PlanRefused {
+        file: path.into(),
+        why,
+        release,
+        namespace,
+        to: file.request().to.clone(),
+    }
 }
 
 fn confirm(yes: bool) -> Result<(), Error> {
