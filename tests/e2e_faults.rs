@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
 use serde_json::Value;
 use support::audit::{self, Events, Mark};
 use support::{
-    block_on, kill_9, client, helm_cmd, install_release, plugin_cmd, release_deployments, run_plugin,
-    try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs, User,
+    get_opt, helm_cmd, install_release, kill_9, plugin_cmd, release_deployments, run_plugin,
+    try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs,
     PLUGIN_USER_AGENT,
 };
 
@@ -158,21 +157,6 @@ fn spawn_and_kill(helm: Helm, ns: &TestNs, args: &[&str], release: &str, at: Kil
     }
     kill_9(child);
     mark
-}
-
-fn get_opt<K>(ns: &str, name: &str) -> Option<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + 'static,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(client(User::Admin), ns);
-    let name = name.to_string();
-    block_on(async move { api.get_opt(&name).await }).expect("get")
 }
 
 fn state_cm(ns: &TestNs, release: &str) -> Option<ConfigMap> {

@@ -20,7 +20,7 @@ mod wait;
 
 pub use cluster::{
     create, create_hpa, create_limit_range, create_resource_quota, default_storage_class,
-    dry_run_create, wait_service_account, without_default_storage_class, NamespacedObject,
+    dry_run_create, get_opt, wait_service_account, without_default_storage_class, NamespacedObject,
     TestStorageClass,
 };
 pub use helm::{

@@ -45,4 +45,3 @@ pub fn kill_9(mut child: Child) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-
