@@ -96,17 +96,22 @@ pub async fn prepare(
 ) -> Result<(Facts, Plan, Vec<Check>), Error> {
     let facts = ctx.facts(release).await?;
     let mut plan = plan::plan(&facts, target, options)?;
-    if plan.hops.iter().any(|h| h.ordered) {
-        crate::exec::ordered_hop::preview(ctx, &mut plan).await?;
-    }
-    let access = cluster::review_access(
-        &ctx.client,
-        &ctx.namespace,
-        &preflight::required_access(&plan),
-    )
-    .await?;
-    let permitted = access.iter().all(|a| a.allowed);
-    let probes = admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+    // The ordered hops' renders (helm) while the API server answers the checks.
+    let checked = async {
+        let access = cluster::review_access(
+            &ctx.client,
+            &ctx.namespace,
+            &preflight::required_access(&plan),
+        )
+        .await?;
+        let permitted = access.iter().all(|a| a.allowed);
+        let probes =
+            admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+        Ok::<_, Error>((access, probes))
+    };
+    let (preview, checked) = tokio::join!(crate::exec::ordered_hop::preview(ctx, &plan), checked);
+    let (access, probes) = checked?;
+    preview?.apply_to(&mut plan);
     let checks = preflight::checks(
         &plan,
         &facts,

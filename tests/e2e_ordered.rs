@@ -366,12 +366,15 @@ fn never_ready_querynode_is_undone_with_helm_untouched(helm: Helm) {
     let release = "f";
     install_release(helm, &ns, release, "4.2.58", &[]);
     let before = snapshot(&ns, release);
-    let mut args = upgrade(release, "2.6.1");
-    args.extend([
+    let args = [
+        release,
+        "--to",
+        "2.6.1",
+        "--yes",
         "--timeout",
         "20s",
         "--helm-arg=--set-string=queryNode.podAnnotations.node-standin/broken=true",
-    ]);
+    ];
     let out = run_plugin(helm, &ns, &args);
     out.assert_code(8);
     out.assert_stderr_has(&["f-milvus-querynode", "Helm's release was not changed"]);

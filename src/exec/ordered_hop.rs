@@ -79,20 +79,40 @@ fn typed<T: serde::de::DeserializeOwned>(object: Value) -> Result<T, String> {
     serde_json::from_value(object).map_err(|e| format!("rendered object {name}: {e}"))
 }
 
-/// What each ordered hop will do to each Deployment, from its chart rendered
-/// now (read-only): the first hop against the live Deployments, a later one
-/// against the render of the hop before it (with the values of the hops before).
-/// A chart that cannot be rendered is a warning: the changes are not shown.
-pub async fn preview(ctx: &Context, plan: &mut Plan) -> Result<(), Error> {
-    let release = plan.release.clone();
-    let live = crate::world::cluster::deployments(&ctx.client, &ctx.namespace, &release).await?;
+/// What each ordered hop will do to each Deployment (by hop index), and why
+/// some could not be shown.
+#[derive(Default)]
+pub struct Preview {
+    changes: Vec<(usize, Vec<DeploymentChange>)>,
+    warnings: Vec<String>,
+}
+
+impl Preview {
+    pub fn apply_to(self, plan: &mut Plan) {
+        for (i, changes) in self.changes {
+            plan.hops[i].changes = changes;
+        }
+        plan.warnings.extend(self.warnings);
+    }
+}
+
+/// Each ordered hop's chart rendered now (read-only): the first hop against the
+/// live Deployments, a later one against the render of the hop before it (with
+/// the values of the hops before). A chart that cannot be rendered is a
+/// warning: its changes are not shown.
+pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
+    let mut out = Preview::default();
+    if !plan.hops.iter().any(|h| h.ordered) {
+        return Ok(out);
+    }
+    let live =
+        crate::world::cluster::deployments(&ctx.client, &ctx.namespace, &plan.release).await?;
     let mut before: BTreeMap<String, Value> = live
         .iter()
         .map(|d| (name_of(d), serde_json::to_value(d).unwrap_or_default()))
         .collect();
     let mut values: Vec<SetValue> = Vec::new();
-    let mut warnings = Vec::new();
-    for hop in plan.hops.iter_mut() {
+    for (i, hop) in plan.hops.iter().enumerate() {
         let Some(Step::HelmUpgrade {
             release,
             chart,
@@ -115,18 +135,17 @@ pub async fn preview(ctx: &Context, plan: &mut Plan) -> Result<(), Error> {
         let rendered = match ctx.helm.render(&step).await {
             Ok(objects) => milvus_deployments(objects, &plan.release),
             Err(e) => {
-                warnings.push(format!(
+                out.warnings.push(format!(
                     "the changes of the hop to {} are not shown: its chart did not render ({e})",
                     hop.to
                 ));
                 continue;
             }
         };
-        hop.changes = changes(&before, &rendered);
+        out.changes.push((i, changes(&before, &rendered)));
         before = rendered;
     }
-    plan.warnings.extend(warnings);
-    Ok(())
+    Ok(out)
 }
 
 /// The release's Milvus Deployments of a render, by name, as JSON.
