@@ -225,7 +225,7 @@ fn separate_2_5_to_2_6_in_dependency_order(helm: Helm) {
     // The old layout goes last: Helm deletes the coordinators after the first hop's
     // proxy, indexnode after the second's.
     let all: Vec<_> = events.clone().in_namespace(ns.name()).0;
-    let pos = |f: &dyn Fn(&audit::AuditEvent) -> bool| all.iter().position(|e| f(e)).unwrap();
+    let pos = |f: &dyn Fn(&audit::AuditEvent) -> bool| all.iter().position(f).unwrap();
     let helm_deletes = |name: &'static str| {
         move |e: &audit::AuditEvent| {
             e.user_agent.starts_with("Helm/")
