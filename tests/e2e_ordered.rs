@@ -15,8 +15,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
 use support::audit::{self, Events};
 use support::{
-    get_opt, helm_json, install_release, kill_9, plugin_cmd, release_deployments, release_history,
-    run_plugin, Helm, TestNs, NODE_STANDIN_USER_AGENT, PLUGIN_USER_AGENT,
+    assert_no_writes, create_resource_quota, dry_runs_since, get_opt, helm_json, install_release,
+    kill_9, plugin_cmd, release_deployments, release_history, run_plugin, Helm, TestNs,
+    NODE_STANDIN_USER_AGENT, PLUGIN_USER_AGENT,
 };
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -516,4 +517,38 @@ fn killed_at_every_step_of_two_hops_then_rerun_finishes_helm4() {
             ("streamingnode", "1"),
         ],
     );
+}
+
+/// A quota that admits no more Deployments refuses the hop's new streamingnode at
+/// pre-flight (its rendered object submitted as a server-side dry run): exit 6, no write.
+fn a_quota_on_deployments_refuses_the_new_streamingnode(helm: Helm) {
+    let ns = TestNs::new(&format!("ordquota-{}", helm.name()));
+    let release = "q";
+    install_release(helm, &ns, release, "4.2.58", &[]);
+    create_resource_quota(
+        ns.name(),
+        "five-deployments",
+        &[("count/deployments.apps", "5")],
+    );
+    let mark = audit::mark();
+    let out = run_plugin(helm, &ns, &upgrade(release, "2.6.1"));
+    out.assert_code(6);
+    out.assert_stdout_has(&["deployment/q-milvus-streamingnode", "exceeded quota"]);
+    assert_no_writes(&mark, ns.name());
+    assert!(
+        dry_runs_since(&mark, ns.name())
+            .contains(&"deployments/q-milvus-streamingnode".to_string()),
+        "{:?}",
+        dry_runs_since(&mark, ns.name())
+    );
+}
+
+#[test]
+fn a_quota_on_deployments_refuses_the_new_streamingnode_helm3() {
+    a_quota_on_deployments_refuses_the_new_streamingnode(Helm::V3);
+}
+
+#[test]
+fn a_quota_on_deployments_refuses_the_new_streamingnode_helm4() {
+    a_quota_on_deployments_refuses_the_new_streamingnode(Helm::V4);
 }

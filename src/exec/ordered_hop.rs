@@ -85,6 +85,9 @@ fn typed<T: serde::de::DeserializeOwned>(object: Value) -> Result<T, String> {
 pub struct Preview {
     changes: Vec<(usize, Vec<DeploymentChange>)>,
     warnings: Vec<String>,
+    /// Deployments the hops will create, as rendered: submitted as server-side
+    /// dry runs with the other objects a run creates.
+    pub created: Vec<Value>,
 }
 
 impl Preview {
@@ -143,6 +146,16 @@ pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
             }
         };
         out.changes.push((i, changes(&before, &rendered)));
+        for (name, d) in &rendered {
+            let known = live.iter().any(|l| &name_of(l) == name)
+                || out
+                    .created
+                    .iter()
+                    .any(|c| c["metadata"]["name"] == json!(name));
+            if !known {
+                out.created.push(d.clone());
+            }
+        }
         before = rendered;
     }
     Ok(out)
@@ -176,9 +189,8 @@ fn changes(
 }
 
 pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
-    let before = helm_hop::revision_before(run, index).await?;
-    let upgraded =
-        record(run, index).helm_upgraded || helm_hop::already_upgraded(run, hop, before).await?;
+    let (before, upgraded) = helm_hop::revision_before(run, hop, index).await?;
+    let upgraded = upgraded || record(run, index).helm_upgraded;
     if !upgraded {
         if let Err(reason) = change_in_order(run, hop, index).await {
             return Err(undo(run, hop, index, reason).await);
