@@ -552,3 +552,52 @@ fn a_quota_on_deployments_refuses_the_new_streamingnode_helm3() {
 fn a_quota_on_deployments_refuses_the_new_streamingnode_helm4() {
     a_quota_on_deployments_refuses_the_new_streamingnode(Helm::V4);
 }
+
+/// `--no-rollback` leaves the failed hop as it is (exit 9, state kept, `status`
+/// naming the undo); `rollback` then puts every object back, Helm untouched.
+fn a_hop_left_by_no_rollback_is_undone_by_the_rollback_command(helm: Helm) {
+    let ns = TestNs::new(&format!("ordleft-{}", helm.name()));
+    let release = "l";
+    install_release(helm, &ns, release, "4.2.58", &[]);
+    let before = snapshot(&ns, release);
+    let args = [
+        release,
+        "--to",
+        "2.6.1",
+        "--yes",
+        "--timeout",
+        "20s",
+        "--no-rollback",
+        "--helm-arg=--set-string=queryNode.podAnnotations.node-standin/broken=true",
+    ];
+    run_plugin(helm, &ns, &args).assert_code(9);
+    assert!(
+        get_opt::<k8s_openapi::api::apps::v1::Deployment>(ns.name(), "l-milvus-streamingnode")
+            .is_some()
+    );
+    let status = run_plugin(helm, &ns, &["status", release]);
+    status.assert_stdout_has(&["rollback l", "ordered chart hop"]);
+    let out = run_plugin(helm, &ns, &["rollback", release]);
+    out.assert_code(0);
+    out.assert_stdout_has(&["Helm's release was not changed"]);
+    assert_eq!(
+        snapshot(&ns, release),
+        before,
+        "every object as before the hop"
+    );
+    assert_eq!(charts(helm, &ns, release), ["milvus-4.2.58"]);
+    assert!(
+        get_opt::<ConfigMap>(ns.name(), "l-milvus-upgrade-state").is_none(),
+        "state cleared"
+    );
+}
+
+#[test]
+fn a_hop_left_by_no_rollback_is_undone_by_the_rollback_command_helm3() {
+    a_hop_left_by_no_rollback_is_undone_by_the_rollback_command(Helm::V3);
+}
+
+#[test]
+fn a_hop_left_by_no_rollback_is_undone_by_the_rollback_command_helm4() {
+    a_hop_left_by_no_rollback_is_undone_by_the_rollback_command(Helm::V4);
+}
