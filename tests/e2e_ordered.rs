@@ -16,7 +16,7 @@ use serde_json::Value;
 use support::audit::{self, Events};
 use support::{
     assert_no_writes, create_resource_quota, dry_runs_since, get_opt, helm_json, install_release,
-    kill_9, plugin_cmd, release_deployments, release_history, run_plugin, Helm, TestNs,
+    kill_9, release_deployments, release_history, run_plugin, spawn_plugin, Helm, TestNs,
     NODE_STANDIN_USER_AGENT, PLUGIN_USER_AGENT,
 };
 
@@ -434,12 +434,7 @@ fn run_until_progress(
     to: &str,
     seen: usize,
 ) -> Option<usize> {
-    let mut child = plugin_cmd(helm, ns)
-        .args(upgrade(release, to))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_plugin(helm, ns, &upgrade(release, to));
     let start = Instant::now();
     loop {
         if let Some(now) = recorded_progress(ns.name(), release).filter(|n| *n > seen) {
