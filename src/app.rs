@@ -132,43 +132,45 @@ async fn resume(
     Ok(true)
 }
 
-/// The plan, with what the chart renders for ordered chart hops (read-only).
-async fn make_plan(
+/// The plan (with what the chart renders for ordered chart hops) and its
+/// checks, read-only.
+pub async fn prepare(
     ctx: &Context,
     facts: &Facts,
     target: &MilvusVersion,
     options: &Options,
-) -> Result<Plan, Error> {
-    let mut plan = plan::plan(facts, target, options)?;
-    if plan.hops.iter().any(|h| h.ordered) {
-        crate::exec::ordered_hop::preview(ctx, &mut plan).await?;
-    }
-    Ok(plan)
-}
-
-/// The pre-flight checks of a plan, read-only.
-pub async fn checks(
-    ctx: &Context,
-    facts: &Facts,
-    plan: &Plan,
-    options: &Options,
     settings: &Settings,
-) -> Result<Vec<Check>, Error> {
-    let access = cluster::review_access(
-        &ctx.client,
-        &ctx.namespace,
-        &preflight::required_access(plan),
-    )
-    .await?;
-    let permitted = access.iter().all(|a| a.allowed);
-    let probes = admission::probe(&ctx.client, &ctx.namespace, plan, settings, permitted).await?;
-    Ok(preflight::checks(
-        plan,
+) -> Result<(Plan, Vec<Check>), Error> {
+    let mut plan = plan::plan(facts, target, options)?;
+    // The ordered hops' renders (helm) while the API server answers the checks.
+    let checked = async {
+        let access = cluster::review_access(
+            &ctx.client,
+            &ctx.namespace,
+            &preflight::required_access(&plan),
+        )
+        .await?;
+        let permitted = access.iter().all(|a| a.allowed);
+        let probes =
+            admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+        Ok::<_, Error>((access, probes))
+    };
+    let (preview, checked) = tokio::join!(crate::exec::ordered_hop::preview(ctx, &plan), checked);
+    let (access, mut probes) = checked?;
+    let preview = preview?;
+    if let Some(admitted) = probes.admission.as_mut() {
+        // The Deployments the ordered hops create, as rendered.
+        admitted.extend(admission::dry_run(&ctx.client, &ctx.namespace, &preview.created).await?);
+    }
+    preview.apply_to(&mut plan);
+    let checks = preflight::checks(
+        &plan,
         facts,
         &access,
         options.resume_from.is_some(),
         &probes,
-    ))
+    );
+    Ok((plan, checks))
 }
 
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
@@ -178,8 +180,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     resume(&ctx, &args.release, &target, &mut options).await?;
     let settings = args.exec.settings();
     let facts = ctx.facts(&args.release).await?;
-    let plan = make_plan(&ctx, &facts, &target, &options).await?;
-    let checks = checks(&ctx, &facts, &plan, &options, &settings).await?;
+    let (plan, checks) = prepare(&ctx, &facts, &target, &options, &settings).await?;
     let request = Request::of(&target.to_string(), &options);
     let file = plan_file::fields(&request, &Basis::of_plan(&facts, &plan));
     let shown = Shown {
@@ -291,8 +292,9 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
     let ctx = context_in(global, &namespace, args.exec.run.helm_args.clone()).await?;
     let resuming = resume(&ctx, &release, &target, &mut options).await?;
     let facts = ctx.facts(&release).await?;
-    let plan = match make_plan(&ctx, &facts, &target, &options).await {
-        Ok(plan) => plan,
+    let settings = args.exec.settings();
+    let (plan, checks) = match prepare(&ctx, &facts, &target, &options, &settings).await {
+        Ok(prepared) => prepared,
         // Someone upgraded or changed it meanwhile: say so rather than why no plan fits.
         Err(e) => {
             let now = Basis {
@@ -316,8 +318,6 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
             );
         }
     }
-    let settings = args.exec.settings();
-    let checks = checks(&ctx, &facts, &plan, &options, &settings).await?;
     let shown = Shown {
         plan: &plan,
         facts: &facts,

@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
 use serde_json::Value;
 use support::audit::{self, Events, Mark};
 use support::{
-    block_on, client, helm_cmd, install_release, kill_9, plugin_cmd, release_deployments,
-    run_plugin, try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs,
-    User, PLUGIN_USER_AGENT,
+    get_opt, helm_cmd, install_release, kill_9, plugin_cmd, release_deployments, run_plugin,
+    spawn_plugin, try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs,
+    PLUGIN_USER_AGENT,
 };
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -139,12 +138,7 @@ impl KillAt {
 
 fn spawn_and_kill(helm: Helm, ns: &TestNs, args: &[&str], release: &str, at: KillAt) -> Mark {
     let mark = audit::mark();
-    let mut child = plugin_cmd(helm, ns)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_plugin(helm, ns, args);
     let start = Instant::now();
     loop {
         if at.reached(&mark.events(), ns.name(), release) {
@@ -158,21 +152,6 @@ fn spawn_and_kill(helm: Helm, ns: &TestNs, args: &[&str], release: &str, at: Kil
     }
     kill_9(child);
     mark
-}
-
-fn get_opt<K>(ns: &str, name: &str) -> Option<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + 'static,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(client(User::Admin), ns);
-    let name = name.to_string();
-    block_on(async move { api.get_opt(&name).await }).expect("get")
 }
 
 fn state_cm(ns: &TestNs, release: &str) -> Option<ConfigMap> {

@@ -80,20 +80,43 @@ fn typed<T: serde::de::DeserializeOwned>(object: Value) -> Result<T, String> {
     serde_json::from_value(object).map_err(|e| format!("rendered object {name}: {e}"))
 }
 
-/// What each ordered hop will do to each Deployment, from its chart rendered
-/// now (read-only): the first hop against the live Deployments, a later one
-/// against the render of the hop before it (with the values of the hops before).
-/// A chart that cannot be rendered is a warning: the changes are not shown.
-pub async fn preview(ctx: &Context, plan: &mut Plan) -> Result<(), Error> {
-    let release = plan.release.clone();
-    let live = crate::world::cluster::deployments(&ctx.client, &ctx.namespace, &release).await?;
+/// What each ordered hop will do to each Deployment (by hop index), and why
+/// some could not be shown.
+#[derive(Default)]
+pub struct Preview {
+    changes: Vec<(usize, Vec<DeploymentChange>)>,
+    warnings: Vec<String>,
+    /// Deployments the hops will create, as rendered: submitted as server-side
+    /// dry runs with the other objects a run creates.
+    pub created: Vec<Value>,
+}
+
+impl Preview {
+    pub fn apply_to(self, plan: &mut Plan) {
+        for (i, changes) in self.changes {
+            plan.hops[i].changes = changes;
+        }
+        plan.warnings.extend(self.warnings);
+    }
+}
+
+/// Each ordered hop's chart rendered now (read-only): the first hop against the
+/// live Deployments, a later one against the render of the hop before it (with
+/// the values of the hops before). A chart that cannot be rendered is a
+/// warning: its changes are not shown.
+pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
+    let mut out = Preview::default();
+    if !plan.hops.iter().any(|h| h.ordered) {
+        return Ok(out);
+    }
+    let live =
+        crate::world::cluster::deployments(&ctx.client, &ctx.namespace, &plan.release).await?;
     let mut before: BTreeMap<String, Value> = live
         .iter()
         .map(|d| (name_of(d), serde_json::to_value(d).unwrap_or_default()))
         .collect();
     let mut values: Vec<SetValue> = Vec::new();
-    let mut warnings = Vec::new();
-    for hop in plan.hops.iter_mut() {
+    for (i, hop) in plan.hops.iter().enumerate() {
         let Some(Step::HelmUpgrade {
             release,
             chart,
@@ -116,18 +139,27 @@ pub async fn preview(ctx: &Context, plan: &mut Plan) -> Result<(), Error> {
         let rendered = match ctx.helm.render(&step).await {
             Ok(objects) => milvus_deployments(objects, &plan.release),
             Err(e) => {
-                warnings.push(format!(
+                out.warnings.push(format!(
                     "the changes of the hop to {} are not shown: its chart did not render ({e})",
                     hop.to
                 ));
                 continue;
             }
         };
-        hop.changes = changes(&before, &rendered);
+        out.changes.push((i, changes(&before, &rendered)));
+        for (name, d) in &rendered {
+            let known = live.iter().any(|l| &name_of(l) == name)
+                || out
+                    .created
+                    .iter()
+                    .any(|c| c["metadata"]["name"] == json!(name));
+            if !known {
+                out.created.push(d.clone());
+            }
+        }
         before = rendered;
     }
-    plan.warnings.extend(warnings);
-    Ok(())
+    Ok(out)
 }
 
 /// The release's Milvus Deployments of a render, by name, as JSON.
@@ -158,9 +190,8 @@ fn changes(
 }
 
 pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
-    let before = helm_hop::revision_before(run, index).await?;
-    let upgraded =
-        record(run, index).helm_upgraded || helm_hop::already_upgraded(run, hop, before).await?;
+    let (before, upgraded) = helm_hop::revision_before(run, hop, index).await?;
+    let upgraded = upgraded || record(run, index).helm_upgraded;
     if !upgraded {
         if let Err(reason) = change_in_order(run, hop, index).await {
             return Err(undo(run, hop, index, reason).await);
@@ -538,6 +569,27 @@ async fn undo(run: &mut Run<'_>, hop: &Hop, index: usize, reason: String) -> Err
         )),
         Err(e) => Error::Failed(format!("{reason}. Putting the objects back failed too: {e}")),
     }
+}
+
+/// `helm milvus-upgrade rollback`: an ordered hop left by `--no-rollback` or an
+/// interrupted run, undone as a failure would have been; clears the progress.
+pub async fn undo_recorded(run: &mut Run<'_>, index: usize) -> Result<String, Error> {
+    run.deadline = tokio::time::Instant::now() + run.timeout;
+    let record = record(run, index).clone();
+    let summary = if record.helm_upgraded {
+        let before = run.progress.hops[index].revision_before.unwrap_or(0);
+        let revision = before.to_string();
+        let args = ["rollback", run.progress.release.as_str(), revision.as_str()];
+        helm_hop::helm_write(run, &args).await?;
+        format!("helm rollback to revision {before}: the hop's upgrade is undone")
+    } else {
+        let n = restore_all(run, index).await.map_err(Error::Failed)?;
+        format!(
+            "put {n} object(s) back as they were before the hop; Helm's release was not changed"
+        )
+    };
+    crate::exec::state::clear(&run.ctx.client, &run.ctx.namespace, &run.progress.release).await?;
+    Ok(summary)
 }
 
 async fn restore_all(run: &mut Run<'_>, index: usize) -> Result<usize, String> {
