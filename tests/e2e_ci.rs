@@ -407,6 +407,13 @@ fn apply_stale_plan(helm: Helm) {
         BTreeSet::from(["milvusdb/milvus:v2.4.9".to_string()])
     );
     let events = progress_events(&applied);
+    let steps: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "stage")
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    assert_eq!(steps.first(), Some(&"configmaps"), "{steps:?}");
+    assert!(steps.contains(&"roll:proxy"), "{steps:?}");
     let patched = deployments_with(&events, "patched");
     assert!(!patched.is_empty(), "{:?}", kinds(&events));
     assert_eq!(patched, deployments_with(&events, "rolled_out"));

@@ -29,7 +29,9 @@ pub enum Event {
         hop: usize,
         hops: usize,
     },
-    /// A meta migration stage starts (record, stop, sessions, backup, migrate, start).
+    /// A step of hop `hop` starts: a meta migration stage (record, stop, sessions,
+    /// backup, migrate, start) or an ordered chart hop's step (configmaps,
+    /// `roll:<component>`, `start:<component>`, `await:<component>`).
     Stage {
         hop: usize,
         stage: String,
@@ -112,7 +114,7 @@ impl std::fmt::Display for Event {
                 to,
             } => write!(f, "hop {hop}/{hops}: {path} {from} → {to}"),
             Event::HopDone { hop, hops } => write!(f, "hop {hop}/{hops} done"),
-            Event::Stage { stage, .. } => write!(f, "meta migration: stage {stage}"),
+            Event::Stage { hop, stage } => write!(f, "hop {hop}: {stage}"),
             Event::ConfigPatched {
                 config_map,
                 sections,

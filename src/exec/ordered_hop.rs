@@ -209,6 +209,14 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
     Ok(())
 }
 
+/// A step of the hop starts.
+fn stage(run: &Run<'_>, index: usize, step: &str) {
+    run.events.event(Event::Stage {
+        hop: index + 1,
+        stage: step.into(),
+    });
+}
+
 fn record<'r>(run: &'r mut Run<'_>, index: usize) -> &'r mut OrderedRecord {
     run.progress.hops[index]
         .ordered
@@ -224,6 +232,7 @@ async fn change_in_order(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(
     let objects = run.ctx.helm.render(step).await.map_err(|e| e.to_string())?;
     let rendered = Rendered::of(objects, &run.progress.release)?;
     if !record(run, index).is_done(CONFIGMAPS) {
+        stage(run, index, CONFIGMAPS);
         for cm in &rendered.config_maps {
             apply_config_map(run, index, cm).await?;
         }
@@ -238,6 +247,7 @@ async fn change_in_order(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(
         if run.interrupt.is_set() {
             return Err("interrupted".into());
         }
+        stage(run, index, &key);
         let group = rendered
             .deployments
             .get(&step.component())
