@@ -36,6 +36,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 }
 
 async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+    charts_context(global, write_args, Vec::new()).await
+}
+
+/// A context whose helm and migration hops take these `--chart` paths.
+async fn charts_context(
+    global: &GlobalArgs,
+    write_args: Vec<String>,
+    local_charts: Vec<std::path::PathBuf>,
+) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
     let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());
@@ -51,6 +60,7 @@ async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context
         helm,
         client,
         namespace: global.namespace.clone(),
+        local_charts,
     })
 }
 
@@ -67,6 +77,16 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     };
     if args.path == PathChoice::Rolling && chart_version.is_some() {
         return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
+    }
+    if !args.charts.is_empty() {
+        let clash = match (&chart_version, &args.repo) {
+            (Some(_), _) => Some("--chart-version: the chart's version is in its Chart.yaml"),
+            (_, Some(_)) => Some("--repo: a local chart uses no repository"),
+            _ => None,
+        };
+        if let Some(why) = clash {
+            return Err(Error::Usage(format!("--chart conflicts with {why}")));
+        }
     }
     if args.dry_run && args.run.take_over {
         return Err(Error::Usage(
@@ -115,7 +135,7 @@ pub async fn prepare(
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let mut options = options(args)?;
-    let ctx = context(global, args.run.helm_args.clone()).await?;
+    let ctx = charts_context(global, args.run.helm_args.clone(), args.charts.clone()).await?;
     // Progress recorded toward this target: plan from where that run started, so
     // a run killed after the last patch (or during the final helm sync) finishes.
     if let Some(p) = crate::exec::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
