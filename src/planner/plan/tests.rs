@@ -595,3 +595,38 @@ fn local_charts_serve_chart_hops_without_any_repository() {
         Err(PlanError::LocalChartUnused { .. })
     ));
 }
+
+#[test]
+fn a_migration_with_an_hpa_passes_unless_a_controller_owns_it() {
+    use crate::planner::facts::Autoscaler;
+    use crate::planner::preflight::{checks, Probes};
+    let mut f = facts("2.1.4", Layout::Separate, MessageQueue::Pulsar);
+    let find = |f: &Facts, to: &str| {
+        let p = plan(f, &v(to), &Options::default()).unwrap();
+        checks(&p, f, &[], false, &Probes::default())
+            .into_iter()
+            .find(|c| c.name == "autoscalers leave Milvus stopped")
+    };
+    assert!(find(&f, "2.2.0").is_none());
+    f.autoscalers = vec![Autoscaler {
+        name: "qn".into(),
+        deployment: "my-release-milvus-querynode".into(),
+        min_replicas: 2,
+        max_replicas: 5,
+        owner: None,
+    }];
+    let c = find(&f, "2.2.0").unwrap();
+    assert!(c.ok && c.detail.contains("pauses"), "{}", c.detail);
+    f.autoscalers[0].owner = Some("ScaledObject/qn".into());
+    let c = find(&f, "2.2.0").unwrap();
+    assert!(
+        !c.ok && c.detail.contains("ScaledObject/qn"),
+        "{}",
+        c.detail
+    );
+    assert!(c.fix.unwrap().contains("paused"));
+    // Rolling leaves replicas alone: no such check.
+    let mut rolling = facts("2.4.5", Layout::MixCoord, MessageQueue::Pulsar);
+    rolling.autoscalers = f.autoscalers.clone();
+    assert!(find(&rolling, "2.4.9").is_none());
+}
