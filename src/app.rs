@@ -101,6 +101,8 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         allow_downgrade: args.allow_downgrade,
         force: args.force,
         resume_from: None,
+        resume_layout: None,
+        all_at_once: args.all_at_once,
     })
 }
 
@@ -113,15 +115,23 @@ pub async fn prepare(
     settings: &Settings,
 ) -> Result<(Facts, Plan, Vec<Check>), Error> {
     let facts = ctx.facts(release).await?;
-    let plan = plan::plan(&facts, target, options)?;
-    let access = cluster::review_access(
-        &ctx.client,
-        &ctx.namespace,
-        &preflight::required_access(&plan),
-    )
-    .await?;
-    let permitted = access.iter().all(|a| a.allowed);
-    let probes = admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+    let mut plan = plan::plan(&facts, target, options)?;
+    // The ordered hops' renders (helm) while the API server answers the checks.
+    let checked = async {
+        let access = cluster::review_access(
+            &ctx.client,
+            &ctx.namespace,
+            &preflight::required_access(&plan),
+        )
+        .await?;
+        let permitted = access.iter().all(|a| a.allowed);
+        let probes =
+            admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+        Ok::<_, Error>((access, probes))
+    };
+    let (preview, checked) = tokio::join!(crate::exec::ordered_hop::preview(ctx, &plan), checked);
+    let (access, probes) = checked?;
+    preview?.apply_to(&mut plan);
     let checks = preflight::checks(
         &plan,
         &facts,
@@ -141,6 +151,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     if let Some(p) = crate::exec::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
         if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
             options.resume_from = p.from.parse().ok();
+            options.resume_layout = p.layout;
         }
     }
     let settings = args.settings();

@@ -266,7 +266,17 @@ async fn wait_reason(run: &Run<'_>, deployment: &str, e: WaitError) -> String {
         Ok(d) => pod_messages(&run.ctx.client, &run.ctx.namespace, &d).await,
         Err(_) => Vec::new(),
     };
-    let what = match e {
+    let what = wait_text(e);
+    if pods.is_empty() {
+        what
+    } else {
+        format!("{what}; pods: {}", pods.join("; "))
+    }
+}
+
+/// Why a rollout wait ended, in words.
+pub fn wait_text(e: WaitError) -> String {
+    match e {
         WaitError::Timeout(r) => format!(
             "not rolled out before the timeout ({}/{} updated and available)",
             r.available.min(r.updated),
@@ -278,11 +288,6 @@ async fn wait_reason(run: &Run<'_>, deployment: &str, e: WaitError) -> String {
         ),
         WaitError::Interrupted => "interrupted".into(),
         WaitError::Gone => "the Deployment disappeared".into(),
-    };
-    if pods.is_empty() {
-        what
-    } else {
-        format!("{what}; pods: {}", pods.join("; "))
     }
 }
 
