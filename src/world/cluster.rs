@@ -64,22 +64,14 @@ pub fn workloads_of(list: &[Deployment], chart_name: &str) -> Vec<Workload> {
     workloads
 }
 
-/// The HPAs (autoscaling/v1, which every server serves) that scale one of these
-/// Deployments; none when they cannot be listed.
-pub async fn autoscalers(
-    client: &Client,
-    namespace: &str,
-    workloads: &[Workload],
-) -> Vec<Autoscaler> {
+/// The namespace's HPAs (autoscaling/v1, which every server serves) that scale a
+/// Deployment; none when they cannot be listed.
+pub async fn autoscalers(client: &Client, namespace: &str) -> Vec<Autoscaler> {
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
     let Ok(list) = api.list(&ListParams::default()).await else {
         return Vec::new();
     };
-    list.items
-        .iter()
-        .filter_map(autoscaler)
-        .filter(|a| workloads.iter().any(|w| w.name == a.deployment))
-        .collect()
+    list.items.iter().filter_map(autoscaler).collect()
 }
 
 fn autoscaler(h: &HorizontalPodAutoscaler) -> Option<Autoscaler> {

@@ -73,27 +73,24 @@ impl Context {
             Err(e) if is_forbidden(&e) => ValuesFacts::unreadable(),
             other => other?,
         };
-        let (deployments, api_server_version) = tokio::join!(
+        let (deployments, api_server_version, mut autoscalers) = tokio::join!(
             cluster::deployments(&self.client, &self.namespace, release_name),
-            cluster::api_server_version(&self.client)
+            cluster::api_server_version(&self.client),
+            cluster::autoscalers(&self.client, &self.namespace)
         );
         let deployments = deployments?;
         let workloads = cluster::workloads_of(&deployments, &values.chart_name);
-        let autoscalers = cluster::autoscalers(&self.client, &self.namespace, &workloads);
+        autoscalers.retain(|a| workloads.iter().any(|w| w.name == a.deployment));
         // Helm 4 keeps the method a release was installed with (`--server-side=auto`);
         // Helm 3 has no server-side apply, whatever wrote the release before.
         let helm_applies_server_side = cluster::applied_by_helm_server_side(&deployments)
             && helm_version.as_ref().is_some_and(|v| v.major >= 4);
-        let config = async {
-            match cluster::fullname(&workloads) {
-                Some(fullname) => {
-                    cluster::milvus_config(&self.client, &self.namespace, &fullname).await
-                }
-                None => Ok(None),
+        let config = match cluster::fullname(&workloads) {
+            Some(fullname) => {
+                cluster::milvus_config(&self.client, &self.namespace, &fullname).await?
             }
+            None => None,
         };
-        let (config, autoscalers) = tokio::join!(config, autoscalers);
-        let config = config?;
         Ok(Facts {
             release,
             workloads,
