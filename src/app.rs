@@ -130,8 +130,13 @@ pub async fn prepare(
         Ok::<_, Error>((access, probes))
     };
     let (preview, checked) = tokio::join!(crate::exec::ordered_hop::preview(ctx, &plan), checked);
-    let (access, probes) = checked?;
-    preview?.apply_to(&mut plan);
+    let (access, mut probes) = checked?;
+    let preview = preview?;
+    if let Some(admitted) = probes.admission.as_mut() {
+        // The Deployments the ordered hops create, as rendered.
+        admitted.extend(admission::dry_run(&ctx.client, &ctx.namespace, &preview.created).await?);
+    }
+    preview.apply_to(&mut plan);
     let checks = preflight::checks(
         &plan,
         &facts,

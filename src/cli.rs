@@ -115,7 +115,7 @@ pub enum Command {
     /// Show what runs, what Helm says, any upgrade in progress, the lock, and how to go on
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
-    /// Undo a recorded meta migration: restore the meta backup, the old chart, images and replicas
+    /// Undo a recorded meta migration (meta backup, old chart, images, replicas) or an unfinished ordered chart hop (objects as before, or helm rollback)
     Rollback(RollbackArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(after_help = COMPLETION_EXAMPLES)]

@@ -293,12 +293,7 @@ fn killed_after_scale_down_resumes_with_the_recorded_replicas() {
     let ns = TestNs::new("mig-kill");
     install(helm, &ns, "mk");
     let mark = audit::mark();
-    let mut child = support::plugin_cmd(helm, &ns)
-        .args(migrate_args("mk", "2.2.0"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = support::spawn_plugin(helm, &ns, &migrate_args("mk", "2.2.0"));
     let ns_name = ns.name().to_string();
     mark.wait_for(Duration::from_secs(60), move |e| {
         e.clone()

@@ -20,8 +20,8 @@ use crate::planner::version::{image_repository, image_tag};
 use crate::world::cluster::{release_selector, workload};
 
 pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
-    let before = revision_before(run, index).await?;
-    if !already_upgraded(run, hop, before).await? {
+    let (before, upgraded) = revision_before(run, hop, index).await?;
+    if !upgraded {
         if let Err(e) = helm_upgrade(run, hop).await {
             return Err(fail(run, hop, before, e.to_string()).await);
         }
@@ -32,15 +32,20 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
     }
 }
 
-/// The Helm revision before the hop, recorded in the cluster on first sight.
-pub async fn revision_before(run: &mut Run<'_>, index: usize) -> Result<u64, Error> {
+/// The Helm revision before the hop (recorded in the cluster on first sight),
+/// and whether the hop's helm upgrade already ran (only a resumed hop can say yes).
+pub async fn revision_before(
+    run: &mut Run<'_>,
+    hop: &Hop,
+    index: usize,
+) -> Result<(u64, bool), Error> {
     if let Some(r) = run.progress.hops[index].revision_before {
-        return Ok(r);
+        return Ok((r, already_upgraded(run, hop, r).await?));
     }
     let current = current_release(run).await?;
     run.progress.hops[index].revision_before = Some(current.revision);
     run.save().await?;
-    Ok(current.revision)
+    Ok((current.revision, false))
 }
 
 async fn current_release(run: &Run<'_>) -> Result<crate::planner::facts::Release, Error> {
@@ -55,7 +60,7 @@ async fn current_release(run: &Run<'_>) -> Result<crate::planner::facts::Release
 /// Resumed after a kill: the hop's helm upgrade may have finished meanwhile. It
 /// counts only if it also set the hop's image (a rerun with another --image
 /// upgrades again).
-pub async fn already_upgraded(run: &Run<'_>, hop: &Hop, before: u64) -> Result<bool, Error> {
+async fn already_upgraded(run: &Run<'_>, hop: &Hop, before: u64) -> Result<bool, Error> {
     let current = current_release(run).await?;
     let chart = hop
         .chart

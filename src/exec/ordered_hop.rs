@@ -85,6 +85,9 @@ fn typed<T: serde::de::DeserializeOwned>(object: Value) -> Result<T, String> {
 pub struct Preview {
     changes: Vec<(usize, Vec<DeploymentChange>)>,
     warnings: Vec<String>,
+    /// Deployments the hops will create, as rendered: submitted as server-side
+    /// dry runs with the other objects a run creates.
+    pub created: Vec<Value>,
 }
 
 impl Preview {
@@ -143,6 +146,16 @@ pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
             }
         };
         out.changes.push((i, changes(&before, &rendered)));
+        for (name, d) in &rendered {
+            let known = live.iter().any(|l| &name_of(l) == name)
+                || out
+                    .created
+                    .iter()
+                    .any(|c| c["metadata"]["name"] == json!(name));
+            if !known {
+                out.created.push(d.clone());
+            }
+        }
         before = rendered;
     }
     Ok(out)
@@ -176,9 +189,8 @@ fn changes(
 }
 
 pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
-    let before = helm_hop::revision_before(run, index).await?;
-    let upgraded =
-        record(run, index).helm_upgraded || helm_hop::already_upgraded(run, hop, before).await?;
+    let (before, upgraded) = helm_hop::revision_before(run, hop, index).await?;
+    let upgraded = upgraded || record(run, index).helm_upgraded;
     if !upgraded {
         if let Err(reason) = change_in_order(run, hop, index).await {
             return Err(undo(run, hop, index, reason).await);
@@ -549,6 +561,27 @@ async fn undo(run: &mut Run<'_>, hop: &Hop, index: usize, reason: String) -> Err
         )),
         Err(e) => Error::Failed(format!("{reason}. Putting the objects back failed too: {e}")),
     }
+}
+
+/// `helm milvus-upgrade rollback`: an ordered hop left by `--no-rollback` or an
+/// interrupted run, undone as a failure would have been; clears the progress.
+pub async fn undo_recorded(run: &mut Run<'_>, index: usize) -> Result<String, Error> {
+    run.deadline = tokio::time::Instant::now() + run.timeout;
+    let record = record(run, index).clone();
+    let summary = if record.helm_upgraded {
+        let before = run.progress.hops[index].revision_before.unwrap_or(0);
+        let revision = before.to_string();
+        let args = ["rollback", run.progress.release.as_str(), revision.as_str()];
+        helm_hop::helm_write(run, &args).await?;
+        format!("helm rollback to revision {before}: the hop's upgrade is undone")
+    } else {
+        let n = restore_all(run, index).await.map_err(Error::Failed)?;
+        format!(
+            "put {n} object(s) back as they were before the hop; Helm's release was not changed"
+        )
+    };
+    crate::exec::state::clear(&run.ctx.client, &run.ctx.namespace, &run.progress.release).await?;
+    Ok(summary)
 }
 
 async fn restore_all(run: &mut Run<'_>, index: usize) -> Result<usize, String> {

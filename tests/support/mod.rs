@@ -32,7 +32,7 @@ pub use ns::TestNs;
 pub use outcome::{
     assert_no_writes, dry_runs_since, outcome, run_plugin, upgrade_args, writes_since, Outcome,
 };
-pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
+pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as, spawn_plugin};
 pub use process::kill_9;
 pub use repos::{ChartRepo, DEFAULT_REPOS, WITH_BITNAMI};
 pub use wait::{

@@ -630,3 +630,96 @@ fn a_migration_with_an_hpa_passes_unless_a_controller_owns_it() {
     rolling.autoscalers = f.autoscalers.clone();
     assert!(find(&rolling, "2.4.9").is_none());
 }
+
+fn ordered_steps(hop: &Hop) -> Vec<OrderStep> {
+    hop.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Ordered(o) => Some(*o),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chart_hops_are_ordered_unless_all_at_once() {
+    use OrderStep::*;
+    let p = plan_for("2.5.4", "2.6.15", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    let (first, second) = (&p.hops[0], &p.hops[1]);
+    assert!(first.ordered && second.ordered);
+    assert_eq!(
+        ordered_steps(first),
+        [
+            Roll(IndexNode),
+            Roll(MixCoord),
+            Roll(QueryNode),
+            Roll(DataNode),
+            Roll(Proxy)
+        ]
+    );
+    assert!(first.steps.contains(&Step::RemovedByHelm {
+        components: vec![RootCoord, DataCoord, IndexCoord, QueryCoord]
+    }));
+    assert_eq!(
+        ordered_steps(second),
+        [
+            Start(StreamingNode),
+            Roll(MixCoord),
+            Await(StreamingNode),
+            Roll(QueryNode),
+            Roll(DataNode),
+            Roll(Proxy)
+        ]
+    );
+    assert!(second.steps.contains(&Step::RemovedByHelm {
+        components: vec![IndexNode]
+    }));
+    assert!(matches!(second.downtime, Downtime::Partial(ref w) if w.contains("WAL")));
+    // Below 2.2.3 the old version cannot serve while the coordinators change.
+    let old = plan_for("2.2.2", "2.4.9", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    assert!(old.hops[0].ordered);
+    assert!(matches!(&old.hops[0].downtime, Downtime::Full(w) if w.contains("active-standby")));
+    // The meta migration and rolling hops are never ordered chart hops.
+    let mig = plan_for("2.1.4", "2.4.9", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    assert!(mig.hops.iter().all(|h| !h.ordered));
+    let all_at_once = Options {
+        all_at_once: true,
+        ..Options::default()
+    };
+    let f = facts("2.5.4", Layout::Separate, MessageQueue::Pulsar);
+    let p = plan(&f, &v("2.6.15"), &all_at_once).unwrap();
+    assert!(p
+        .hops
+        .iter()
+        .all(|h| !h.ordered && ordered_steps(h).is_empty()));
+}
+
+#[test]
+fn a_half_done_chart_hop_is_planned_as_it_began() {
+    // Killed in the middle of 2.5.4 separate → 2.5.16 mixcoord: both layouts' Deployments.
+    let mut f = facts("2.5.4", Layout::Separate, MessageQueue::Pulsar);
+    let mut mix = f.workloads[0].clone();
+    mix.name = "my-release-milvus-mixcoord".into();
+    mix.component = MixCoord;
+    mix.image = "milvusdb/milvus:v2.5.16".into();
+    f.workloads.push(mix);
+    let resumed = Options {
+        resume_from: Some(v("2.5.4")),
+        resume_layout: Some(Layout::Separate),
+        ..Options::default()
+    };
+    let p = plan(&f, &v("2.6.15"), &resumed).unwrap();
+    assert_eq!(
+        summary(&p).iter().map(|h| h.0).collect::<Vec<_>>(),
+        [Path::Helm, Path::Helm]
+    );
+    assert_eq!(p.hops[0].layout_before, Layout::Separate);
+    // Half into 2.6 (a streamingnode already there) still needs no second stop.
+    let mut f = facts("2.5.16", Layout::MixCoord, MessageQueue::Pulsar);
+    let mut sn = f.workloads[0].clone();
+    sn.name = "my-release-milvus-streamingnode".into();
+    sn.component = StreamingNode;
+    f.workloads.push(sn);
+    let p = plan(&f, &v("2.6.15"), &Options::default()).unwrap();
+    assert_eq!(p.hops.len(), 1, "{:?}", summary(&p));
+}
