@@ -55,13 +55,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 }
 
 async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
-    context_in(global, &global.namespace, write_args).await
+    context_in(global, &global.namespace, write_args, Vec::new()).await
 }
 
+/// A context in `namespace` whose helm and migration hops take these `--chart` paths.
 async fn context_in(
     global: &GlobalArgs,
     namespace: &str,
     write_args: Vec<String>,
+    local_charts: Vec<std::path::PathBuf>,
 ) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
@@ -78,6 +80,7 @@ async fn context_in(
         helm,
         client,
         namespace: namespace.to_string(),
+        local_charts,
     })
 }
 
@@ -94,6 +97,16 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     };
     if args.path == PathChoice::Rolling && chart_version.is_some() {
         return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
+    }
+    if !args.charts.is_empty() {
+        let clash = match (&chart_version, &args.repo) {
+            (Some(_), _) => Some("--chart-version: the chart's version is in its Chart.yaml"),
+            (_, Some(_)) => Some("--repo: a local chart uses no repository"),
+            _ => None,
+        };
+        if let Some(why) = clash {
+            return Err(Error::Usage(format!("--chart conflicts with {why}")));
+        }
     }
     if args.dry_run && args.exec.run.take_over {
         return Err(Error::Usage(
@@ -176,12 +189,18 @@ pub async fn prepare(
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let mut options = options(args)?;
-    let ctx = context(global, args.exec.run.helm_args.clone()).await?;
+    let ctx = context_in(
+        global,
+        &global.namespace,
+        args.exec.run.helm_args.clone(),
+        args.charts.clone(),
+    )
+    .await?;
     resume(&ctx, &args.release, &target, &mut options).await?;
     let settings = args.exec.settings();
     let facts = ctx.facts(&args.release).await?;
     let (plan, checks) = prepare(&ctx, &facts, &target, &options, &settings).await?;
-    let request = Request::of(&target.to_string(), &options);
+    let request = Request::of(&target.to_string(), &options, &args.charts);
     let file = plan_file::fields(&request, &Basis::of_plan(&facts, &plan));
     let shown = Shown {
         plan: &plan,
@@ -289,7 +308,8 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
     let (release, namespace) = file.release();
     let target: MilvusVersion = file.request().to.parse()?;
     let mut options = file.request().options().map_err(unusable)?;
-    let ctx = context_in(global, &namespace, args.exec.run.helm_args.clone()).await?;
+    let charts = file.request().charts.clone();
+    let ctx = context_in(global, &namespace, args.exec.run.helm_args.clone(), charts).await?;
     let resuming = resume(&ctx, &release, &target, &mut options).await?;
     let facts = ctx.facts(&release).await?;
     let settings = args.exec.settings();

@@ -52,6 +52,14 @@ fn deployment_writes(events: &Events, ns: &str) -> Vec<String> {
         .collect()
 }
 
+/// The audit log since `mark` once it holds `n` plugin Deployment writes (the API
+/// server logs a request just after answering it).
+fn events_with_writes(mark: &audit::Mark, ns: &str, n: usize) -> Events {
+    mark.wait_for(Duration::from_secs(30), |e| {
+        deployment_writes(e, ns).len() >= n
+    })
+}
+
 /// Every plugin write of a Deployment of `component` is followed by the node
 /// stand-in making one of its new pods ready before the plugin's next
 /// Deployment write: the plugin waited for the rollout.
@@ -202,7 +210,7 @@ fn separate_2_5_to_2_6_in_dependency_order(helm: Helm) {
     let mark = audit::mark();
     let out = run_plugin(helm, &ns, &upgrade(release, "2.6.1"));
     out.assert_code(0);
-    let events = mark.events();
+    let events = events_with_writes(&mark, ns.name(), 10);
     let writes = deployment_writes(&events, ns.name());
     assert_eq!(
         writes,
@@ -287,7 +295,7 @@ fn mixcoord_2_5_16_on_pulsar_v2_to_2_6(helm: Helm) {
     let mark = audit::mark();
     let out = run_plugin(helm, &ns, &upgrade(release, "2.6.15"));
     out.assert_code(0);
-    let events = mark.events();
+    let events = events_with_writes(&mark, ns.name(), 5);
     assert_eq!(
         deployment_writes(&events, ns.name()),
         [

@@ -170,6 +170,8 @@ fn facts(
         helm_version,
         helm_applies_server_side: server_side,
         api_server_version: None,
+        local_charts: Vec::new(),
+        autoscalers: Vec::new(),
     }
 }
 

@@ -34,7 +34,8 @@ pub struct ChartBasis {
     pub reference: String,
     pub chart_version: String,
     pub app_version: String,
-    /// The index's `digest` of the chart archive (sha256), when it has one.
+    /// The index's `digest` of the chart archive (sha256), when it has one; none
+    /// for a `--chart` directory (its content is not digested).
     #[serde(default)]
     pub digest: Option<String>,
 }
@@ -84,7 +85,9 @@ impl Basis {
                     .index
                     .charts
                     .iter()
-                    .find(|e| e.repo == c.repo && e.chart_version == c.chart_version)
+                    .find(|e| {
+                        Some(&e.repo) == c.repo.as_ref() && e.chart_version == c.chart_version
+                    })
                     .and_then(|e| e.origin.as_ref())
                     .and_then(|o| o.digest.clone()),
             })

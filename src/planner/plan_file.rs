@@ -5,6 +5,8 @@
 //! from them is the file's. Values never enter a plan file except the `--set`
 //! values the plan makes (image tag, queue and layout switches).
 
+use std::path::PathBuf;
+
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,10 +27,13 @@ pub struct Request {
     /// `--all-at-once`: chart hops as one `helm upgrade`.
     #[serde(default)]
     pub all_at_once: bool,
+    /// `--chart` paths (local charts); their content is not in the digest.
+    #[serde(default)]
+    pub charts: Vec<PathBuf>,
 }
 
 impl Request {
-    pub fn of(to: &str, options: &Options) -> Request {
+    pub fn of(to: &str, options: &Options, charts: &[PathBuf]) -> Request {
         let path = options
             .path
             .to_possible_value()
@@ -43,6 +48,7 @@ impl Request {
             allow_downgrade: options.allow_downgrade,
             force: options.force,
             all_at_once: options.all_at_once,
+            charts: charts.to_vec(),
         }
     }
 
@@ -195,7 +201,7 @@ mod tests {
             repo: Some("zilliztech".into()),
             ..Options::default()
         };
-        let request = Request::of("2.4.9", &options);
+        let request = Request::of("2.4.9", &options, &[]);
         assert_eq!(request.path, "helm");
         let back = request.options().unwrap();
         assert_eq!(back.path, PathChoice::Helm);

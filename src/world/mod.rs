@@ -9,5 +9,6 @@ pub mod fleet;
 pub mod gather;
 pub mod helm;
 pub mod kube_config;
+pub mod local_chart;
 pub mod repo_index;
 pub mod trace;

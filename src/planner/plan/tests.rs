@@ -83,6 +83,8 @@ fn facts(version: &str, layout: Layout, mq: MessageQueue) -> Facts {
         helm_version: Some(semver::Version::new(3, 17, 3)),
         helm_applies_server_side: false,
         api_server_version: Some(semver::Version::new(1, 30, 0)),
+        local_charts: Vec::new(),
+        autoscalers: Vec::new(),
     }
 }
 
@@ -541,6 +543,92 @@ fn admission_and_storage_checks_carry_the_api_servers_words_and_the_fix() {
         }),
     };
     assert!(find(&unreadable, "storage class").unwrap().ok);
+}
+
+fn local_chart(version: &str, app: &str) -> crate::planner::facts::LocalChart {
+    crate::planner::facts::LocalChart {
+        path: format!("/charts/milvus-{version}.tgz"),
+        name: "milvus".into(),
+        version: version.into(),
+        app_version: app.into(),
+        origin: crate::planner::facts::ChartOrigin {
+            home: Some("https://milvus.io/".into()),
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn local_charts_serve_chart_hops_without_any_repository() {
+    let mut f = facts("2.1.4", Layout::Separate, MessageQueue::Pulsar);
+    f.index = ChartIndex::default();
+    f.local_charts = vec![local_chart("3.3.6", "2.2.0")];
+    let p = plan(&f, &v("2.2.0"), &Options::default()).unwrap();
+    assert_eq!(p.paths(), [Path::Migrate]);
+    let chart = p.hops[0].chart.as_ref().unwrap();
+    assert_eq!(chart.repo, None);
+    assert_eq!(chart.path.as_deref(), Some("/charts/milvus-3.3.6.tgz"));
+    assert!(chart.why.contains("--chart"), "{}", chart.why);
+    let Some(Step::HelmUpgrade { chart, .. }) = p.hops[0].helm_upgrade() else {
+        panic!("no helm upgrade")
+    };
+    assert_eq!(chart, "/charts/milvus-3.3.6.tgz");
+    // 2.5.x separate → 2.6: two chart hops, one --chart each.
+    let mut f = facts("2.5.4", Layout::Separate, MessageQueue::PulsarV3);
+    f.index = ChartIndex::default();
+    f.local_charts = vec![local_chart("5.0.2", "2.6.1")];
+    let err = plan(&f, &v("2.6.1"), &Options::default()).unwrap_err();
+    assert!(
+        matches!(err, PlanError::LocalChartMissingTarget { ref target, .. } if target == "2.5.16"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("4.2.58"), "{err}");
+    f.local_charts.push(local_chart("4.2.58", "2.5.16"));
+    let p = plan(&f, &v("2.6.1"), &Options::default()).unwrap();
+    let charts: Vec<_> = summary(&p).into_iter().map(|h| h.2.unwrap()).collect();
+    assert_eq!(charts, ["4.2.58", "5.0.2"]);
+    // A rolling plan uses no chart.
+    let mut f = facts("2.4.5", Layout::MixCoord, MessageQueue::Pulsar);
+    f.local_charts = vec![local_chart("4.2.8", "2.4.9")];
+    assert!(matches!(
+        plan(&f, &v("2.4.9"), &Options::default()),
+        Err(PlanError::LocalChartUnused { .. })
+    ));
+}
+
+#[test]
+fn a_migration_with_an_hpa_passes_unless_a_controller_owns_it() {
+    use crate::planner::facts::Autoscaler;
+    use crate::planner::preflight::{checks, Probes};
+    let mut f = facts("2.1.4", Layout::Separate, MessageQueue::Pulsar);
+    let find = |f: &Facts, to: &str| {
+        let p = plan(f, &v(to), &Options::default()).unwrap();
+        checks(&p, f, &[], false, &Probes::default())
+            .into_iter()
+            .find(|c| c.name == "autoscalers leave Milvus stopped")
+    };
+    assert!(find(&f, "2.2.0").is_none());
+    f.autoscalers = vec![Autoscaler {
+        name: "qn".into(),
+        deployment: "my-release-milvus-querynode".into(),
+        min_replicas: 2,
+        max_replicas: 5,
+        owner: None,
+    }];
+    let c = find(&f, "2.2.0").unwrap();
+    assert!(c.ok && c.detail.contains("pauses"), "{}", c.detail);
+    f.autoscalers[0].owner = Some("ScaledObject/qn".into());
+    let c = find(&f, "2.2.0").unwrap();
+    assert!(
+        !c.ok && c.detail.contains("ScaledObject/qn"),
+        "{}",
+        c.detail
+    );
+    assert!(c.fix.unwrap().contains("paused"));
+    // Rolling leaves replicas alone: no such check.
+    let mut rolling = facts("2.4.5", Layout::MixCoord, MessageQueue::Pulsar);
+    rolling.autoscalers = f.autoscalers.clone();
+    assert!(find(&rolling, "2.4.9").is_none());
 }
 
 fn ordered_steps(hop: &Hop) -> Vec<OrderStep> {
