@@ -370,12 +370,15 @@ fn snapshot(ns: &TestNs, release: &str) -> (BTreeMap<String, Value>, Value) {
     (templates, serde_json::to_value(cm.data).unwrap())
 }
 
-fn never_ready_querynode_is_undone_with_helm_untouched(helm: Helm) {
-    let ns = TestNs::new(&format!("ordfail-{}", helm.name()));
-    let release = "f";
-    install_release(helm, &ns, release, "4.2.58", &[]);
-    let before = snapshot(&ns, release);
-    let args = [
+/// The upgrade to 2.6.1 with the new querynode pods never ready (the node
+/// stand-in's annotation, set through the chart's values).
+fn upgrade_with_a_broken_querynode(
+    helm: Helm,
+    ns: &TestNs,
+    release: &str,
+    extra: &[&str],
+) -> support::Outcome {
+    let mut args = vec![
         release,
         "--to",
         "2.6.1",
@@ -384,7 +387,16 @@ fn never_ready_querynode_is_undone_with_helm_untouched(helm: Helm) {
         "20s",
         "--helm-arg=--set-string=queryNode.podAnnotations.node-standin/broken=true",
     ];
-    let out = run_plugin(helm, &ns, &args);
+    args.extend(extra);
+    run_plugin(helm, ns, &args)
+}
+
+fn never_ready_querynode_is_undone_with_helm_untouched(helm: Helm) {
+    let ns = TestNs::new(&format!("ordfail-{}", helm.name()));
+    let release = "f";
+    install_release(helm, &ns, release, "4.2.58", &[]);
+    let before = snapshot(&ns, release);
+    let out = upgrade_with_a_broken_querynode(helm, &ns, release, &[]);
     out.assert_code(8);
     out.assert_stderr_has(&["f-milvus-querynode", "Helm's release was not changed"]);
     assert_eq!(
@@ -563,17 +575,7 @@ fn a_hop_left_by_no_rollback_is_undone_by_the_rollback_command(helm: Helm) {
     let release = "l";
     install_release(helm, &ns, release, "4.2.58", &[]);
     let before = snapshot(&ns, release);
-    let args = [
-        release,
-        "--to",
-        "2.6.1",
-        "--yes",
-        "--timeout",
-        "20s",
-        "--no-rollback",
-        "--helm-arg=--set-string=queryNode.podAnnotations.node-standin/broken=true",
-    ];
-    run_plugin(helm, &ns, &args).assert_code(9);
+    upgrade_with_a_broken_querynode(helm, &ns, release, &["--no-rollback"]).assert_code(9);
     assert!(
         get_opt::<k8s_openapi::api::apps::v1::Deployment>(ns.name(), "l-milvus-streamingnode")
             .is_some()
