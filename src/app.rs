@@ -24,6 +24,7 @@ use crate::world::cluster;
 use crate::world::gather::Context;
 use crate::world::helm::Helm;
 use crate::world::kube_config::KubeSettings;
+use crate::world::retry::Retry;
 
 pub async fn run(cli: Cli) -> Result<(), Error> {
     match &cli.command {
@@ -35,7 +36,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+async fn context(
+    global: &GlobalArgs,
+    write_args: Vec<String>,
+    retry: Retry,
+) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
     let settings = KubeSettings::from_env(kube_context.clone(), global.kubeconfig.clone());
@@ -51,6 +56,7 @@ async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context
         helm,
         client,
         namespace: global.namespace.clone(),
+        retry,
     })
 }
 
@@ -67,6 +73,14 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     };
     if args.path == PathChoice::Rolling && chart_version.is_some() {
         return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
+    }
+    let min_ready = Duration::from_secs(u64::try_from(args.min_ready_seconds).unwrap_or(0));
+    if args.run.progress_deadline <= min_ready {
+        return Err(Error::Usage(format!(
+            "--progress-deadline {} must be longer than --min-ready-seconds {} (a coordinator shows no progress while its new pod waits that long; Kubernetes demands the same of progressDeadlineSeconds)",
+            humantime::format_duration(args.run.progress_deadline),
+            args.min_ready_seconds
+        )));
     }
     if args.dry_run && args.run.take_over {
         return Err(Error::Usage(
@@ -115,10 +129,10 @@ pub async fn prepare(
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let mut options = options(args)?;
-    let ctx = context(global, args.run.helm_args.clone()).await?;
+    let mut ctx = context(global, args.run.helm_args.clone(), Retry::none()).await?;
     // Progress recorded toward this target: plan from where that run started, so
     // a run killed after the last patch (or during the final helm sync) finishes.
-    if let Some(p) = crate::exec::state::load(&ctx.client, &ctx.namespace, &args.release).await? {
+    if let Some(p) = crate::exec::state::load(&ctx, &args.release).await? {
         if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
             options.resume_from = p.from.parse().ok();
         }
@@ -127,9 +141,15 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let (facts, plan, checks) = prepare(&ctx, &args.release, &target, &options, &settings).await?;
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
-        Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "checks": checks})).unwrap_or_default()),
+        Output::Json if args.dry_run || !ready => println!("{}", serde_json::to_string_pretty(&json!({"schema": plan::SCHEMA, "dry_run": args.dry_run, "ready": ready, "plan": plan, "deadlines": deadlines_json(&settings), "checks": checks})).unwrap_or_default()),
         Output::Json => {}
-        Output::Text => print!("{}", plan_text::plan_text(&plan, &facts, &checks)),
+        Output::Text => {
+            let deadlines = plan_text::Deadlines {
+                progress: settings.progress_deadline,
+                total: settings.timeout,
+            };
+            print!("{}", plan_text::plan_text(&plan, &facts, &checks, &deadlines))
+        }
     }
     let failed: Vec<&str> = checks
         .iter()
@@ -146,15 +166,27 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
         return Ok(());
     }
     confirm(args)?;
+    // From the first write on, transient API errors are retried (planning reads
+    // fail at once: an unreachable cluster is said before any prompt).
+    ctx.retry = Retry::within(settings.progress_deadline);
     let events = Box::new(Reporter::new(!global.no_color, false));
     let outcome = runner::run(&ctx, &facts, &plan, &settings, events).await?;
     report(
         global,
         &plan,
+        &settings,
         outcome.elapsed,
         outcome.result.as_ref().err(),
     );
     outcome.result
+}
+
+/// Both deadlines, for the plan's JSON.
+fn deadlines_json(settings: &Settings) -> serde_json::Value {
+    json!({
+        "progress_deadline_seconds": settings.progress_deadline.as_secs(),
+        "timeout_seconds": settings.timeout.map(|t| t.as_secs()),
+    })
 }
 
 fn confirm(args: &UpgradeArgs) -> Result<(), Error> {
@@ -176,7 +208,13 @@ fn confirm(args: &UpgradeArgs) -> Result<(), Error> {
     }
 }
 
-fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Error>) {
+fn report(
+    global: &GlobalArgs,
+    plan: &Plan,
+    settings: &Settings,
+    elapsed: Duration,
+    error: Option<&Error>,
+) {
     let seconds = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
     match global.output {
         Output::Json => {
@@ -186,7 +224,7 @@ fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Er
                 Some(Error::Interrupted) => "interrupted",
                 Some(_) => "failed",
             };
-            let body = json!({"schema": "helm-milvus-upgrade/result/v1", "release": plan.release, "from": plan.from, "to": plan.to, "outcome": outcome, "error": error.map(ToString::to_string), "seconds": seconds, "plan": plan});
+            let body = json!({"schema": "helm-milvus-upgrade/result/v1", "release": plan.release, "from": plan.from, "to": plan.to, "outcome": outcome, "error": error.map(ToString::to_string), "seconds": seconds, "plan": plan, "deadlines": deadlines_json(settings)});
             println!(
                 "{}",
                 serde_json::to_string_pretty(&body).unwrap_or_default()
@@ -202,9 +240,12 @@ fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Er
 
 /// `helm milvus-upgrade rollback RELEASE`.
 async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error> {
-    let ctx = context(global, args.run.helm_args.clone()).await?;
+    let settings = args.settings();
+    // Writing from the start: transient API errors are retried.
+    let retry = Retry::within(settings.progress_deadline);
+    let ctx = context(global, args.run.helm_args.clone(), retry).await?;
     let events = Box::new(Reporter::new(!global.no_color, false));
-    let summary = match undo(&ctx, &args.release, &args.settings(), events).await? {
+    let summary = match undo(&ctx, &args.release, &settings, events).await? {
         Undo::RolledBack(summary) => summary,
         Undo::NothingRecorded => {
             println!(
@@ -227,7 +268,7 @@ async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error>
 }
 
 async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error> {
-    let ctx = context(global, Vec::new()).await?;
+    let ctx = context(global, Vec::new(), Retry::none()).await?;
     let facts = match &args.release {
         Some(r) => Some(ctx.facts(r).await?),
         None => None,
@@ -300,7 +341,7 @@ fn short_reason(e: &PlanError) -> String {
 }
 
 async fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<(), Error> {
-    let ctx = context(global, Vec::new()).await?;
+    let ctx = context(global, Vec::new(), Retry::none()).await?;
     let facts = ctx.facts(&args.release).await?;
     let running = plan::current_version(&facts).ok();
     let report = crate::exec::status::report(&ctx, &facts, running.as_ref()).await?;

@@ -6,6 +6,7 @@
 //! Depends on `planner` and `world`.
 
 pub mod admission;
+pub mod deadline;
 pub mod events;
 pub mod helm_hop;
 pub mod helm_sync;

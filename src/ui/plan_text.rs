@@ -1,12 +1,19 @@
 //! Text for people: the plan, the checks, the version list.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use crate::planner::facts::Facts;
 use crate::planner::plan::{Downtime, Hop, Plan, Step};
 use crate::planner::preflight::Check;
 
-pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check]) -> String {
+/// How long a run may go without progress, and in all.
+pub struct Deadlines {
+    pub progress: Duration,
+    pub total: Option<Duration>,
+}
+
+pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check], deadlines: &Deadlines) -> String {
     let mut out = String::new();
     let r = &facts.release;
     let _ = writeln!(
@@ -21,6 +28,7 @@ pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check]) -> String {
     );
     let _ = writeln!(out, "  target  Milvus {}", plan.to);
     let _ = writeln!(out, "  downtime {}", downtime_text(&plan.downtime()));
+    let _ = writeln!(out, "  waits   {}", deadlines_text(deadlines));
     for (i, hop) in plan.hops.iter().enumerate() {
         hop_text(&mut out, hop, i + 1, plan.hops.len(), &plan.namespace);
     }
@@ -32,6 +40,18 @@ pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check]) -> String {
     }
     out.push_str(&checks_text(checks));
     out
+}
+
+/// `fail after 10m without progress (--progress-deadline); no total limit (--timeout)`.
+pub fn deadlines_text(d: &Deadlines) -> String {
+    let total = match d.total {
+        Some(t) => format!("the whole run at most {}", humantime::format_duration(t)),
+        None => "no total limit".into(),
+    };
+    format!(
+        "fail after {} without progress (--progress-deadline); {total} (--timeout)",
+        humantime::format_duration(d.progress)
+    )
 }
 
 fn hop_text(out: &mut String, hop: &Hop, n: usize, total: usize, namespace: &str) {

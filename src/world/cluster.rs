@@ -254,6 +254,7 @@ pub fn api_error(e: kube::Error) -> Error {
         _ => Error::Cluster {
             server: server_suffix(),
             message: e.to_string(),
+            transient: crate::world::retry::is_transient(&e),
         },
     }
 }

@@ -12,12 +12,15 @@ fn is_forbidden(e: &Error) -> bool {
     matches!(e, Error::Helm { stderr, .. } if stderr.contains("forbidden"))
 }
 use crate::world::helm::Helm;
+use crate::world::retry::Retry;
 
 /// What a command talks to.
 pub struct Context {
     pub helm: Helm,
     pub client: Client,
     pub namespace: String,
+    /// How long transient API errors are retried (the progress deadline).
+    pub retry: Retry,
 }
 
 impl Context {

@@ -9,4 +9,5 @@ pub mod gather;
 pub mod helm;
 pub mod kube_config;
 pub mod repo_index;
+pub mod retry;
 pub mod trace;
