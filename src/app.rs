@@ -77,7 +77,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     let min_ready = Duration::from_secs(u64::try_from(args.min_ready_seconds).unwrap_or(0));
     if args.run.progress_deadline <= min_ready {
         return Err(Error::Usage(format!(
-            "--progress-deadline {} must be longer than --min-ready-seconds {} (a coordinator shows no progress while its new pod waits that long; Kubernetes demands the same of progressDeadlineSeconds)",
+            "--progress-deadline {} must be longer than --min-ready-seconds {}: a coordinator's new pod shows no progress while it waits that long (Kubernetes demands the same of progressDeadlineSeconds); pass a longer --progress-deadline or a smaller --min-ready-seconds",
             humantime::format_duration(args.run.progress_deadline),
             args.min_ready_seconds
         )));

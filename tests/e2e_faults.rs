@@ -429,6 +429,64 @@ fn api_server_restart_during_a_rollout_wait() {
     assert_eq!(patches.len(), 5, "{patches:?}");
 }
 
+/// The plugin's state saves after its first Deployment patch: in a migration the
+/// first is the `sessions` stage, written once every Milvus pod is gone.
+fn state_saved_after_stopping(events: &Events, ns: &str, release: &str) -> bool {
+    let plugin: Vec<_> = plugin_events(events, ns).0;
+    let state = format!("{release}-milvus-upgrade-state");
+    plugin
+        .iter()
+        .position(|e| e.verb == "patch" && e.resource == "deployments")
+        .is_some_and(|at| {
+            plugin[at..]
+                .iter()
+                .any(|e| e.resource == "configmaps" && e.name == state)
+        })
+}
+
+/// The API server restarts while a meta migration waits for etcd sessions to
+/// expire, so the backup stage's first requests find it down: they are retried
+/// with backoff, and the run finishes without a rollback.
+fn api_server_restart_during_a_migration(helm: Helm, prefix: &str) {
+    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
+    let ns = TestNs::new(prefix);
+    install_release(helm, &ns, "mr", "3.2.18", &[]);
+    let mark = audit::mark();
+    let child = plugin_cmd(helm, &ns)
+        .args(["mr", "--to", "2.2.0", "--yes", "--session-wait", "2s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    mark.wait_for(WAIT, |e| state_saved_after_stopping(e, ns.name(), "mr"));
+    restart_apiserver();
+    let out = child.wait_with_output().unwrap();
+    let out = Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    out.assert_code(0);
+    out.assert_stderr_has(&["Kubernetes API: ", "retrying in"]);
+    assert!(!out.stderr.contains("rolling back"), "{}", out.stderr);
+    let rollback_pod = plugin_events(&mark.events(), ns.name())
+        .verb("create")
+        .named("milvus-meta-migration-rollback-mr");
+    assert!(rollback_pod.is_empty(), "rolled back: {:?}", rollback_pod.0);
+    assert_all_on(&ns, "mr", "milvusdb/milvus:v2.2.0");
+    assert_clean(&ns, "mr");
+}
+
+#[test]
+fn api_server_restart_during_a_migration_helm3() {
+    api_server_restart_during_a_migration(Helm::V3, "fault-apiserver-mig3");
+}
+
+#[test]
+fn api_server_restart_during_a_migration_helm4() {
+    api_server_restart_during_a_migration(Helm::V4, "fault-apiserver-mig4");
+}
+
 // ------------------------------------------------------------------ 3. never ready, --no-rollback
 
 struct BrokenCase {
