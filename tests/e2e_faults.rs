@@ -444,16 +444,19 @@ fn state_saved_after_stopping(events: &Events, ns: &str, release: &str) -> bool 
         })
 }
 
-/// The API server restarts while a meta migration waits for etcd sessions to
-/// expire, so the backup stage's first requests find it down: they are retried
-/// with backoff, and the run finishes without a rollback.
-fn api_server_restart_during_a_migration(helm: Helm, prefix: &str) {
-    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
-    let ns = TestNs::new(prefix);
-    install_release(helm, &ns, "mr", "3.2.18", &[]);
+/// A 2.1.4 release `mr` migrating to 2.2.0 with `extra` flags; the API server
+/// restarts while the run waits for etcd sessions to expire, so the backup stage's
+/// first requests find it down.
+fn migration_through_an_api_server_restart(
+    helm: Helm,
+    ns: &TestNs,
+    extra: &[&str],
+) -> (Mark, Outcome) {
+    install_release(helm, ns, "mr", "3.2.18", &[]);
     let mark = audit::mark();
-    let child = plugin_cmd(helm, &ns)
-        .args(["mr", "--to", "2.2.0", "--yes", "--session-wait", "2s"])
+    let child = plugin_cmd(helm, ns)
+        .args(["mr", "--to", "2.2.0", "--yes", "--session-wait", "1s"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -466,13 +469,26 @@ fn api_server_restart_during_a_migration(helm: Helm, prefix: &str) {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    out.assert_code(0);
-    out.assert_stderr_has(&["Kubernetes API: ", "retrying in"]);
+    (mark, out)
+}
+
+fn assert_not_rolled_back(mark: &Mark, ns: &TestNs, out: &Outcome) {
     assert!(!out.stderr.contains("rolling back"), "{}", out.stderr);
     let rollback_pod = plugin_events(&mark.events(), ns.name())
         .verb("create")
         .named("milvus-meta-migration-rollback-mr");
     assert!(rollback_pod.is_empty(), "rolled back: {:?}", rollback_pod.0);
+}
+
+/// Requests that find the API server down are retried with backoff, and the run
+/// finishes without a rollback.
+fn api_server_restart_during_a_migration(helm: Helm, prefix: &str) {
+    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
+    let ns = TestNs::new(prefix);
+    let (mark, out) = migration_through_an_api_server_restart(helm, &ns, &[]);
+    out.assert_code(0);
+    out.assert_stderr_has(&["Kubernetes API: ", "retrying in"]);
+    assert_not_rolled_back(&mark, &ns, &out);
     assert_all_on(&ns, "mr", "milvusdb/milvus:v2.2.0");
     assert_clean(&ns, "mr");
 }
@@ -485,6 +501,32 @@ fn api_server_restart_during_a_migration_helm3() {
 #[test]
 fn api_server_restart_during_a_migration_helm4() {
     api_server_restart_during_a_migration(Helm::V4, "fault-apiserver-mig4");
+}
+
+/// Down for longer than the progress deadline (3 s against a restart of many):
+/// the run stops without a rollback, exit 7, progress kept; once the API server is
+/// back the same command resumes and finishes.
+#[test]
+fn an_api_server_down_past_the_progress_deadline_stops_the_run_resumable() {
+    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
+    let helm = Helm::V3;
+    let ns = TestNs::new("fault-apiserver-down");
+    let extra = ["--progress-deadline", "3s", "--min-ready-seconds", "0"];
+    let (mark, out) = migration_through_an_api_server_restart(helm, &ns, &extra);
+    out.assert_code(7);
+    out.assert_stderr_has(&[
+        "did not answer for the progress deadline",
+        "nothing was rolled back and the progress is kept",
+        "run the same command again to resume",
+    ]);
+    assert_not_rolled_back(&mark, &ns, &out);
+    assert!(state_cm(&ns, "mr").is_some(), "progress kept");
+    let mut again = vec!["mr", "--to", "2.2.0", "--yes", "--session-wait", "1s"];
+    again.extend(extra);
+    let resumed = run_plugin(helm, &ns, &again);
+    resumed.assert_code(0);
+    assert_all_on(&ns, "mr", "milvusdb/milvus:v2.2.0");
+    assert_clean(&ns, "mr");
 }
 
 // ------------------------------------------------------------------ 3. never ready, --no-rollback

@@ -58,7 +58,17 @@ pub async fn run(
     }
     let mut run = Run::new(ctx, facts, progress, settings, events);
     lock.interrupt_on_loss(run.interrupt.clone());
-    let mut result = run_hops(&mut run, plan, sync_helm).await;
+    // A request that kept failing stopped the run unjudged: say it resumes.
+    let mut result = run_hops(&mut run, plan, sync_helm)
+        .await
+        .map_err(|e| match e {
+            Error::Cluster {
+                message,
+                transient: true,
+                ..
+            } => Error::Unavailable(message),
+            other => other,
+        });
     let released = lock.release().await;
     // Every hop done (a failed Helm sync after them included): nothing to resume.
     let done = run.progress.hops.iter().all(|h| h.phase == HopPhase::Done);
