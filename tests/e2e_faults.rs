@@ -401,20 +401,16 @@ fn restart_apiserver() {
     );
 }
 
-#[test]
-fn api_server_restart_during_a_rollout_wait() {
-    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
-    let helm = Helm::V3;
-    let ns = TestNs::new("fault-apiserver");
-    install_release(helm, &ns, "ar", "4.2.8", &[]);
+/// Runs `cmd`, restarts the API server once the audit log shows `reached`, and
+/// returns how the run ended.
+fn restart_when(cmd: &mut Command, reached: impl Fn(&Events) -> bool) -> (Mark, Outcome) {
     let mark = audit::mark();
-    let child = plugin_cmd(helm, &ns)
-        .args(upgrade_args("ar", "2.5.0"))
+    let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    mark.wait_for(WAIT, |e| !plugin_patches(e, ns.name()).is_empty());
+    mark.wait_for(WAIT, reached);
     restart_apiserver();
     let out = child.wait_with_output().unwrap();
     let out = Outcome {
@@ -422,6 +418,19 @@ fn api_server_restart_during_a_rollout_wait() {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
+    (mark, out)
+}
+
+#[test]
+fn api_server_restart_during_a_rollout_wait() {
+    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
+    let helm = Helm::V3;
+    let ns = TestNs::new("fault-apiserver");
+    install_release(helm, &ns, "ar", "4.2.8", &[]);
+    let (mark, out) = restart_when(
+        plugin_cmd(helm, &ns).args(upgrade_args("ar", "2.5.0")),
+        |e| !plugin_patches(e, ns.name()).is_empty(),
+    );
     out.assert_code(0);
     assert_all_on(&ns, "ar", "milvusdb/milvus:v2.5.0");
     assert_clean(&ns, "ar");
@@ -453,23 +462,10 @@ fn migration_through_an_api_server_restart(
     extra: &[&str],
 ) -> (Mark, Outcome) {
     install_release(helm, ns, "mr", "3.2.18", &[]);
-    let mark = audit::mark();
-    let child = plugin_cmd(helm, ns)
-        .args(["mr", "--to", "2.2.0", "--yes", "--session-wait", "1s"])
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    mark.wait_for(WAIT, |e| state_saved_after_stopping(e, ns.name(), "mr"));
-    restart_apiserver();
-    let out = child.wait_with_output().unwrap();
-    let out = Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    (mark, out)
+    let mut cmd = plugin_cmd(helm, ns);
+    cmd.args(["mr", "--to", "2.2.0", "--yes", "--session-wait", "1s"])
+        .args(extra);
+    restart_when(&mut cmd, |e| state_saved_after_stopping(e, ns.name(), "mr"))
 }
 
 fn assert_not_rolled_back(mark: &Mark, ns: &TestNs, out: &Outcome) {

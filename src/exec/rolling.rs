@@ -240,13 +240,7 @@ async fn mark(run: &mut Run<'_>, deployment: &str, phase: DeploymentPhase) -> Re
 /// Patches image, version label and (coordinators) strategy; returns the
 /// generation to wait for. A Deployment already on the image is not patched again.
 async fn set_image(run: &Run<'_>, p: &Patch1<'_>) -> Result<i64, Error> {
-    let api: Api<Deployment> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
-    let live = run
-        .ctx
-        .retry
-        .call(|| api.get(p.deployment))
-        .await
-        .map_err(api_error)?;
+    let live = run.deployment(p.deployment).await?;
     if container_image(&live, p.container).as_deref() == Some(p.to) {
         return Ok(live.metadata.generation.unwrap_or(0));
     }
@@ -399,13 +393,7 @@ async fn restore_strategy(
     deployment: &str,
     record: &DeploymentRecord,
 ) -> Result<(), Error> {
-    let api = run.deployments();
-    let live = run
-        .ctx
-        .retry
-        .call(|| api.get(deployment))
-        .await
-        .map_err(api_error)?;
+    let live = run.deployment(deployment).await?;
     let strategy = live
         .spec
         .strategy

@@ -18,6 +18,7 @@ use crate::exec::migrate::MigrationSettings;
 use crate::exec::rollout::Interrupt;
 use crate::exec::state::{self, Progress, FIELD_MANAGER};
 use crate::planner::facts::Facts;
+use crate::world::cluster::api_error;
 use crate::world::gather::Context;
 
 /// How a run goes: mapped from the command line by the CLI.
@@ -101,6 +102,16 @@ impl<'a> Run<'a> {
 
     pub fn deployments(&self) -> Api<Deployment> {
         Api::namespaced(self.ctx.client.clone(), &self.ctx.namespace)
+    }
+
+    /// The Deployment as it is now.
+    pub async fn deployment(&self, name: &str) -> Result<Deployment, Error> {
+        let api = self.deployments();
+        self.ctx
+            .retry
+            .call(|| api.get(name))
+            .await
+            .map_err(api_error)
     }
 
     /// A strategic merge patch of a Deployment under our field manager; the same
