@@ -95,6 +95,8 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
         allow_downgrade: args.allow_downgrade,
         force: args.force,
         resume_from: None,
+        resume_layout: None,
+        all_at_once: args.all_at_once,
     })
 }
 
@@ -107,15 +109,28 @@ pub async fn prepare(
     settings: &Settings,
 ) -> Result<(Facts, Plan, Vec<Check>), Error> {
     let facts = ctx.facts(release).await?;
-    let plan = plan::plan(&facts, target, options)?;
-    let access = cluster::review_access(
-        &ctx.client,
-        &ctx.namespace,
-        &preflight::required_access(&plan),
-    )
-    .await?;
-    let permitted = access.iter().all(|a| a.allowed);
-    let probes = admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+    let mut plan = plan::plan(&facts, target, options)?;
+    // The ordered hops' renders (helm) while the API server answers the checks.
+    let checked = async {
+        let access = cluster::review_access(
+            &ctx.client,
+            &ctx.namespace,
+            &preflight::required_access(&plan),
+        )
+        .await?;
+        let permitted = access.iter().all(|a| a.allowed);
+        let probes =
+            admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
+        Ok::<_, Error>((access, probes))
+    };
+    let (preview, checked) = tokio::join!(crate::exec::ordered_hop::preview(ctx, &plan), checked);
+    let (access, mut probes) = checked?;
+    let preview = preview?;
+    if let Some(admitted) = probes.admission.as_mut() {
+        // The Deployments the ordered hops create, as rendered.
+        admitted.extend(admission::dry_run(&ctx.client, &ctx.namespace, &preview.created).await?);
+    }
+    preview.apply_to(&mut plan);
     let checks = preflight::checks(
         &plan,
         &facts,
@@ -135,6 +150,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     if let Some(p) = crate::exec::state::load(&ctx, &args.release).await? {
         if p.to.parse::<MilvusVersion>().ok().as_ref() == Some(&target) {
             options.resume_from = p.from.parse().ok();
+            options.resume_layout = p.layout;
         }
     }
     let settings = args.settings();

@@ -174,6 +174,9 @@ pub struct UpgradeArgs {
     /// Roll querynode and datanode at the same time (they depend only on the coordinators)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_PARALLEL_NODES")]
     pub parallel_nodes: bool,
+    /// Chart hops as one `helm upgrade` that changes every Deployment at once (default: one component at a time in Milvus' order, Helm's upgrade last)
+    #[arg(long, env = "HELM_MILVUS_UPGRADE_ALL_AT_ONCE")]
+    pub all_at_once: bool,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]

@@ -6,17 +6,16 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
 use serde_json::Value;
 use support::audit::{self, Events, Mark};
 use support::{
-    block_on, client, helm_cmd, install_release, plugin_cmd, release_deployments, run_plugin,
-    try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs, User,
+    get_opt, helm_cmd, install_release, kill_9, plugin_cmd, release_deployments, run_plugin,
+    try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs,
     PLUGIN_USER_AGENT,
 };
 
@@ -137,47 +136,6 @@ impl KillAt {
     }
 }
 
-/// Children of `pid` (the helm it runs), read from /proc.
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for t in tasks.flatten() {
-        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    out
-}
-
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s.rsplit(')').next().unwrap_or("").split_whitespace().next();
-            state != Some("Z") && state != Some("X")
-        })
-        .unwrap_or(false)
-}
-
-/// SIGKILL the plugin only (as `kill -9 <pid>` would): a helm it started keeps
-/// running as an orphan; wait for that helm to finish before the rerun.
-fn kill_9(mut child: Child) {
-    let orphans = children(child.id());
-    child.kill().expect("kill -9");
-    let _ = child.wait();
-    let start = Instant::now();
-    while orphans.iter().any(|p| running(*p)) {
-        assert!(
-            start.elapsed() < WAIT,
-            "orphaned helm {orphans:?} still running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn spawn_and_kill(helm: Helm, ns: &TestNs, args: &[&str], release: &str, at: KillAt) -> Mark {
     let mark = audit::mark();
     let mut child = plugin_cmd(helm, ns)
@@ -199,21 +157,6 @@ fn spawn_and_kill(helm: Helm, ns: &TestNs, args: &[&str], release: &str, at: Kil
     }
     kill_9(child);
     mark
-}
-
-fn get_opt<K>(ns: &str, name: &str) -> Option<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + 'static,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(client(User::Admin), ns);
-    let name = name.to_string();
-    block_on(async move { api.get_opt(&name).await }).expect("get")
 }
 
 fn state_cm(ns: &TestNs, release: &str) -> Option<ConfigMap> {

@@ -212,6 +212,7 @@ fn archived_repository_only_is_refused_before_any_write() {
     support::assert_no_writes(&mark, ns.name());
 }
 
+/// `--all-at-once`: one `helm upgrade`, undone by `helm rollback`.
 fn a_failing_hop_is_rolled_back_to_the_recorded_revision(helm: Helm) {
     let ns = TestNs::new(&format!("helm-fail-{}", helm.name()));
     install_release(helm, &ns, "hf", "4.0.6", &[]);
@@ -227,6 +228,7 @@ fn a_failing_hop_is_rolled_back_to_the_recorded_revision(helm: Helm) {
             "15s",
             "--image",
             "milvusdb/milvus-broken",
+            "--all-at-once",
         ],
     );
     out.assert_code(8);

@@ -33,6 +33,7 @@ pub async fn planned_objects(
         hops: Vec::new(),
         deployments: Default::default(),
         updated_at: state::now_rfc3339(),
+        layout: Some(plan.layout),
     };
     let mut out = vec![
         serde_json::to_value(&lease).unwrap_or_default(),

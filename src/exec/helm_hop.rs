@@ -20,33 +20,8 @@ use crate::planner::version::{image_repository, image_tag};
 use crate::world::cluster::{release_selector, workload};
 
 pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> {
-    let release = run.progress.release.clone();
-    let current = run
-        .ctx
-        .helm
-        .release(&release)
-        .await?
-        .ok_or_else(|| Error::Failed(format!("release {release} disappeared")))?;
-    let before = match run.progress.hops[index].revision_before {
-        Some(r) => r,
-        None => {
-            run.progress.hops[index].revision_before = Some(current.revision);
-            run.save().await?;
-            current.revision
-        }
-    };
-    let chart = hop
-        .chart
-        .as_ref()
-        .map(|c| format!("milvus-{}", c.chart_version));
-    // Resumed after a kill: the hop's helm upgrade may have finished meanwhile. It
-    // counts only if it also set the hop's image (a rerun with another --image
-    // upgrades again).
-    let already = current.revision > before
-        && Some(&current.chart) == chart.as_ref()
-        && current.status == "deployed"
-        && revision_sets_image(run, &release, &hop.image).await;
-    if !already {
+    let (before, upgraded) = revision_before(run, hop, index).await?;
+    if !upgraded {
         if let Err(e) = helm_upgrade(run, hop).await {
             return Err(fail(run, hop, before, e.to_string()).await);
         }
@@ -56,6 +31,46 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
         Err(WaitError::Unreachable(e)) => Err(Error::Unavailable(e)),
         Err(e) => Err(fail(run, hop, before, e.describe()).await),
     }
+}
+
+/// The Helm revision before the hop (recorded in the cluster on first sight),
+/// and whether the hop's helm upgrade already ran (only a resumed hop can say yes).
+pub async fn revision_before(
+    run: &mut Run<'_>,
+    hop: &Hop,
+    index: usize,
+) -> Result<(u64, bool), Error> {
+    if let Some(r) = run.progress.hops[index].revision_before {
+        return Ok((r, already_upgraded(run, hop, r).await?));
+    }
+    let current = current_release(run).await?;
+    run.progress.hops[index].revision_before = Some(current.revision);
+    run.save().await?;
+    Ok((current.revision, false))
+}
+
+async fn current_release(run: &Run<'_>) -> Result<crate::planner::facts::Release, Error> {
+    let release = &run.progress.release;
+    run.ctx
+        .helm
+        .release(release)
+        .await?
+        .ok_or_else(|| Error::Failed(format!("release {release} disappeared")))
+}
+
+/// Resumed after a kill: the hop's helm upgrade may have finished meanwhile. It
+/// counts only if it also set the hop's image (a rerun with another --image
+/// upgrades again).
+async fn already_upgraded(run: &Run<'_>, hop: &Hop, before: u64) -> Result<bool, Error> {
+    let current = current_release(run).await?;
+    let chart = hop
+        .chart
+        .as_ref()
+        .map(|c| format!("milvus-{}", c.chart_version));
+    Ok(current.revision > before
+        && Some(&current.chart) == chart.as_ref()
+        && current.status == "deployed"
+        && revision_sets_image(run, &run.progress.release, &hop.image).await)
 }
 
 async fn revision_sets_image(run: &Run<'_>, release: &str, image: &str) -> bool {
@@ -92,7 +107,9 @@ pub async fn helm_write(run: &Run<'_>, args: &[&str]) -> Result<(), Error> {
         .map(|_| ())
 }
 
-async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Error {
+/// Undoes a hop whose helm upgrade ran: `helm rollback` to `before`, then a
+/// watch until the old layout runs the old image again.
+pub async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Error {
     if run.interrupt.is_set() {
         return Error::Interrupted;
     }
@@ -126,19 +143,7 @@ async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> Erro
 
 /// Components a layout must not have.
 fn foreign(layout: Layout, c: Component) -> bool {
-    use Component::*;
-    match layout {
-        Layout::Separate => c == MixCoord || c == StreamingNode,
-        Layout::MixCoord => matches!(
-            c,
-            RootCoord | DataCoord | QueryCoord | IndexCoord | StreamingNode
-        ),
-        Layout::Streaming => matches!(
-            c,
-            RootCoord | DataCoord | QueryCoord | IndexCoord | IndexNode
-        ),
-        Layout::Standalone => c != Standalone,
-    }
+    !crate::planner::ordered::belongs(layout, c)
 }
 
 /// Why the Deployments are not yet the hop's layout on its image, or None when they are.

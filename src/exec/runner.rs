@@ -93,6 +93,7 @@ fn resume_or_start(existing: Option<Progress>, plan: &Plan) -> Result<Progress, 
             phase: HopPhase::Pending,
             revision_before: None,
             step: None,
+            ordered: None,
         })
         .collect();
     match existing {
@@ -120,6 +121,7 @@ fn resume_or_start(existing: Option<Progress>, plan: &Plan) -> Result<Progress, 
             hops,
             deployments: Default::default(),
             updated_at: String::new(),
+            layout: Some(plan.layout),
         }),
     }
 }
@@ -156,6 +158,7 @@ async fn run_hops(run: &mut Run<'_>, plan: &Plan, sync_helm: bool) -> Result<(),
                 prepared = Some(checked);
             }
             Path::Rolling => crate::exec::rolling::run(run, hop).await?,
+            Path::Helm if hop.ordered => crate::exec::ordered_hop::run(run, hop, i).await?,
             Path::Helm => crate::exec::helm_hop::run(run, hop, i).await?,
             Path::Migrate => crate::exec::migrate::run(run, hop, i).await?,
         }

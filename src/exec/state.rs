@@ -77,6 +77,46 @@ pub struct HopRecord {
     /// Migration state machine position (meta migration hops).
     #[serde(default)]
     pub step: Option<String>,
+    /// An ordered chart hop's progress and the objects it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered: Option<OrderedRecord>,
+}
+
+/// An object as it was before an ordered chart hop changed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// `Deployment` or `ConfigMap`.
+    pub kind: String,
+    pub name: String,
+    /// Labels, annotations and spec (Deployments) or data (ConfigMaps); None
+    /// when the hop created it.
+    pub before: Option<serde_json::Value>,
+}
+
+/// How far an ordered chart hop got: written before each change it makes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderedRecord {
+    /// Every object changed, in the order it was first changed.
+    pub objects: Vec<ObjectRecord>,
+    /// Keys of the steps done (`configmaps`, `roll:querynode`, ...).
+    pub done: Vec<String>,
+    /// `deployment.kubernetes.io/revision` of each Deployment the hop rolled,
+    /// once rolled: the final helm upgrade must not move it.
+    pub revisions: BTreeMap<String, String>,
+    /// The final helm upgrade succeeded: undoing is `helm rollback` from here on.
+    pub helm_upgraded: bool,
+}
+
+impl OrderedRecord {
+    pub fn is_done(&self, key: &str) -> bool {
+        self.done.iter().any(|d| d == key)
+    }
+
+    pub fn was_recorded(&self, kind: &str, name: &str) -> bool {
+        self.objects
+            .iter()
+            .any(|o| o.kind == kind && o.name == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +128,9 @@ pub struct Progress {
     pub hops: Vec<HopRecord>,
     pub deployments: BTreeMap<String, DeploymentRecord>,
     pub updated_at: String,
+    /// The layout when the upgrade started: a resumed run plans from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::planner::component::Layout>,
 }
 
 impl Progress {

@@ -240,6 +240,7 @@ mod tests {
                 phase: HopPhase::Running,
                 revision_before: None,
                 step: None,
+                ordered: None,
             }],
             deployments: [
                 ("r-milvus-rootcoord", DeploymentPhase::Done),
@@ -259,6 +260,7 @@ mod tests {
             })
             .collect(),
             updated_at: String::new(),
+            layout: None,
         }
     }
 

@@ -1,8 +1,8 @@
 //! Milvus components as the chart deploys them, and the order they roll in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Component {
     // Declared in rolling order: a component rolls only after everything it
@@ -91,7 +91,7 @@ impl std::fmt::Display for Component {
 }
 
 /// How the coordinators and nodes of a release are laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// rootcoord, datacoord, querycoord, indexcoord as their own Deployments.

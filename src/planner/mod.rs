@@ -10,6 +10,7 @@ pub mod component;
 pub mod error;
 pub mod facts;
 pub mod hop_values;
+pub mod ordered;
 pub mod plan;
 pub mod preflight;
 pub mod provenance;

@@ -7,6 +7,7 @@ use crate::planner::chart_select::{select_chart, ChartChoice, ChartRequest};
 use crate::planner::component::{Component, Layout};
 use crate::planner::error::PlanError;
 use crate::planner::facts::{Facts, MessageQueue, Workload};
+use crate::planner::ordered::{self, DeploymentChange, OrderStep};
 use crate::planner::version::MilvusVersion;
 
 pub const SCHEMA: &str = "helm-milvus-upgrade/plan/v1";
@@ -70,6 +71,12 @@ pub struct Options {
     /// Where recorded progress toward the same target started: an upgrade
     /// interrupted after every Deployment reached the target still has to finish.
     pub resume_from: Option<MilvusVersion>,
+    /// The layout recorded when that progress started: a chart hop interrupted
+    /// halfway has both layouts' Deployments, and must be planned as it began.
+    pub resume_layout: Option<Layout>,
+    /// Chart hops as one `helm upgrade` that changes every Deployment at once,
+    /// instead of an ordered chart hop.
+    pub all_at_once: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,6 +129,19 @@ pub enum Step {
         chart_version: semver::Version,
         values: Vec<SetValue>,
     },
+    /// Render the hop's chart with its values (`helm upgrade --dry-run=server`): nothing is written.
+    RenderChart,
+    /// Apply the rendered ConfigMaps that differ from the live ones (or are new).
+    ApplyConfigMaps,
+    /// One component of an ordered chart hop: its rendered Deployments applied as
+    /// rendered (created with Helm's ownership metadata where new).
+    Ordered(OrderStep),
+    /// Deployments the final `helm upgrade` removes (the old layout's), last.
+    RemovedByHelm {
+        components: Vec<Component>,
+    },
+    /// No Deployment the hop rolled moved again in the final `helm upgrade`.
+    CheckNoRollout,
     /// Wait until every Milvus Deployment of the layout runs `image` and is available.
     WaitForLayout {
         layout: Layout,
@@ -141,7 +161,14 @@ pub struct Hop {
     pub layout_before: Layout,
     pub layout_after: Layout,
     pub downtime: Downtime,
+    /// A chart hop carried out component by component (`Step::Ordered`), Helm's
+    /// upgrade last; false for one all-at-once `helm upgrade`.
+    pub ordered: bool,
     pub steps: Vec<Step>,
+    /// What the hop does to each Deployment, from its rendered chart (filled in
+    /// where the chart was rendered: dry runs of ordered hops).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<DeploymentChange>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -206,7 +233,7 @@ pub fn plan(facts: &Facts, target: &MilvusVersion, options: &Options) -> Result<
     };
     check_direction(&from, target, options)?;
     check_known_target(facts, target)?;
-    let layout = facts.layout();
+    let layout = options.resume_layout.unwrap_or_else(|| facts.layout());
     let legs = route(&from, target, layout, facts, options)?;
     if let (Some(chart), Some(last)) = (&options.chart_version, legs.last()) {
         if last.path == Path::Rolling {
@@ -358,7 +385,13 @@ fn route(
         };
         at = leg_to;
     }
-    if needs_2_6_stop && !(at >= stop && matches!(layout, Layout::MixCoord | Layout::Standalone)) {
+    if needs_2_6_stop
+        && !(at >= stop
+            && matches!(
+                layout,
+                Layout::MixCoord | Layout::Streaming | Layout::Standalone
+            ))
+    {
         let mix_rolls = layout == Layout::MixCoord && at >= active_standby_min();
         legs.push(Leg {
             path: if mix_rolls { Path::Rolling } else { Path::Helm },
@@ -518,7 +551,9 @@ fn rolling_hop(
         layout_before: layout,
         layout_after: layout,
         downtime,
+        ordered: false,
         steps,
+        changes: Vec::new(),
     }
 }
 
@@ -567,6 +602,7 @@ fn chart_hop(
         leg.to_mixcoord,
     );
     let mut steps = Vec::new();
+    let ordered = leg.path == Path::Helm && !options.all_at_once;
     let downtime = if leg.path == Path::Migrate {
         steps.push(Step::StopMilvus {
             deployments: facts.workloads.iter().map(|w| w.name.clone()).collect(),
@@ -579,15 +615,37 @@ fn chart_hop(
         Downtime::Full(
             "every Milvus Deployment is stopped while the meta is backed up and migrated".into(),
         )
+    } else if ordered {
+        ordered_downtime(from, &leg.to, layout)
     } else {
         Downtime::Full("the chart recreates the coordinators (strategy Recreate): requests fail until they are back".into())
     };
+    // The components when the hop starts: the live ones as the hops before left them.
+    let live: Vec<Component> = facts.workloads.iter().map(|w| w.component).collect();
+    let (kept, added, _) = ordered::layout_change(&live, layout);
+    let start: Vec<Component> = kept.into_iter().chain(added).collect();
+    let (kept, added, removed) = ordered::layout_change(&start, layout_after);
+    if ordered {
+        steps.push(Step::RenderChart);
+        steps.push(Step::ApplyConfigMaps);
+        let components: Vec<Component> = kept.into_iter().chain(added).collect();
+        let order = ordered::order(layout, layout_after, &components);
+        steps.extend(order.into_iter().map(Step::Ordered));
+    }
     steps.push(Step::HelmUpgrade {
         release: facts.release.name.clone(),
         chart: chart.reference.clone(),
         chart_version: chart.chart_version.clone(),
         values: values.clone(),
     });
+    if ordered {
+        if !removed.is_empty() {
+            steps.push(Step::RemovedByHelm {
+                components: removed,
+            });
+        }
+        steps.push(Step::CheckNoRollout);
+    }
     steps.push(Step::WaitForLayout {
         layout: layout_after,
         image: image.clone(),
@@ -603,6 +661,25 @@ fn chart_hop(
         layout_before: layout,
         layout_after,
         downtime,
+        ordered,
         steps,
+        changes: Vec::new(),
+    }
+}
+
+/// What serving looks like while an ordered chart hop changes one component at a time.
+fn ordered_downtime(from: &MilvusVersion, to: &MilvusVersion, layout: Layout) -> Downtime {
+    if layout == Layout::Standalone {
+        Downtime::Full("the standalone pod restarts on the new chart".into())
+    } else if from < &active_standby_min() {
+        Downtime::Full(format!(
+            "{from} has no active-standby coordinators: the old version cannot serve while each coordinator is replaced (strategy Recreate)"
+        ))
+    } else if to >= &first_2_6() && from < &first_2_6() {
+        Downtime::Partial("one component at a time; the coordinators restart once (strategy Recreate) and writes wait until every node runs 2.6 (the WAL is read-only until then)".into())
+    } else {
+        Downtime::Partial(
+            "one component at a time; each coordinator restarts once (strategy Recreate)".into(),
+        )
     }
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::planner::facts::Facts;
+use crate::planner::ordered::OrderStep;
 use crate::planner::plan::{Downtime, Hop, Plan, Step};
 use crate::planner::preflight::Check;
 
@@ -55,9 +56,16 @@ pub fn deadlines_text(d: &Deadlines) -> String {
 }
 
 fn hop_text(out: &mut String, hop: &Hop, n: usize, total: usize, namespace: &str) {
+    let how = match (hop.path, hop.ordered) {
+        (crate::planner::plan::Path::Helm, true) => {
+            " (ordered: one component at a time, Helm's upgrade last)"
+        }
+        (crate::planner::plan::Path::Helm, false) => " (all at once)",
+        _ => "",
+    };
     let _ = writeln!(
         out,
-        "\nHop {n}/{total}: {} {} → {}",
+        "\nHop {n}/{total}: {}{how} {} → {}",
         hop.path, hop.from, hop.to
     );
     let _ = writeln!(out, "  why       {}", hop.reason);
@@ -80,6 +88,12 @@ fn hop_text(out: &mut String, hop: &Hop, n: usize, total: usize, namespace: &str
     for (i, step) in hop.steps.iter().enumerate() {
         let _ = writeln!(out, "  {:>2}. {}", i + 1, step_text(step, namespace));
     }
+    if !hop.changes.is_empty() {
+        let _ = writeln!(out, "  changes (rendered):");
+        for c in &hop.changes {
+            let _ = writeln!(out, "      {}", c.summary());
+        }
+    }
 }
 
 pub fn step_text(step: &Step, namespace: &str) -> String {
@@ -96,6 +110,16 @@ pub fn step_text(step: &Step, namespace: &str) -> String {
             crate::world::helm::upgrade_args(step).join(" ")
         ),
         Step::WaitForLayout { layout, image } => format!("wait until every {layout} Deployment runs {image} and is available"),
+        Step::RenderChart => "render the chart with the hop's values (helm upgrade --dry-run=server; nothing written)".into(),
+        Step::ApplyConfigMaps => "apply the rendered ConfigMaps that differ (config first: pods read it at start)".into(),
+        Step::Ordered(OrderStep::Roll(c)) => format!("{c}: apply as rendered (create if new), wait for rollout"),
+        Step::Ordered(OrderStep::Start(c)) => format!("{c}: apply as rendered (create if new), do not wait yet"),
+        Step::Ordered(OrderStep::Await(c)) => format!("{c}: wait for rollout"),
+        Step::RemovedByHelm { components } => format!(
+            "that helm upgrade removes {} (last)",
+            components.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ")
+        ),
+        Step::CheckNoRollout => "check no Deployment rolled out again (revisions unchanged): Helm's release is what runs".into(),
     }
 }
 

@@ -203,6 +203,65 @@ impl Helm {
     }
 }
 
+impl Helm {
+    /// The objects the hop's `helm upgrade` step would apply, rendered by
+    /// `helm upgrade --dry-run=server` (the chart's lookups answered by the
+    /// cluster; nothing written) with the value flags of `--helm-arg`. Returned
+    /// as objects: values, which can hold secrets, never leave as text.
+    pub async fn render(&self, step: &Step) -> Result<Vec<Value>, Error> {
+        let mut args = upgrade_args(step);
+        args.extend(render_flags(&self.write_args));
+        args.extend(["--dry-run=server", "-o", "json"].map(String::from));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let release: Value = self.json(&argv).await?;
+        let manifest = release["manifest"].as_str().unwrap_or_default();
+        parse_manifest(manifest).map_err(|e| Error::Helm {
+            command: "upgrade --dry-run".into(),
+            stderr: format!("the rendered manifest does not parse: {e}"),
+        })
+    }
+}
+
+/// The documents of a rendered manifest, as JSON objects (empty ones left out).
+pub fn parse_manifest(manifest: &str) -> Result<Vec<Value>, serde_yaml_ng::Error> {
+    let mut out = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(manifest) {
+        let v = <Value as serde::Deserialize>::deserialize(doc)?;
+        if v.is_object() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The `--helm-arg` flags that change what the chart renders (values files and
+/// `--set` flags), which a render must carry too; `--wait`, `--timeout` and the
+/// like only matter to the write.
+fn render_flags(write_args: &[String]) -> Vec<String> {
+    const VALUE_FLAGS: [&str; 7] = [
+        "-f",
+        "--values",
+        "--set",
+        "--set-string",
+        "--set-file",
+        "--set-json",
+        "--set-literal",
+    ];
+    let mut out = Vec::new();
+    let mut args = write_args.iter();
+    while let Some(a) = args.next() {
+        let name = a.split('=').next().unwrap_or(a);
+        if !VALUE_FLAGS.contains(&name) {
+            continue;
+        }
+        out.push(a.clone());
+        if !a.contains('=') {
+            out.extend(args.next().cloned());
+        }
+    }
+    out
+}
+
 /// One row of `helm history -o json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Revision {
@@ -362,6 +421,34 @@ mod tests {
             write_flags(&args(&["--force-conflicts"]), true),
             ["--force-conflicts"]
         );
+    }
+
+    #[test]
+    fn renders_carry_value_flags_only() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            render_flags(&args(&[
+                "--wait",
+                "-f",
+                "prod.yaml",
+                "--timeout",
+                "5m",
+                "--set=a=b",
+                "--set-string",
+                "c=1"
+            ])),
+            ["-f", "prod.yaml", "--set=a=b", "--set-string", "c=1"]
+        );
+    }
+
+    #[test]
+    fn manifests_parse_into_objects() {
+        let docs = parse_manifest(
+            "---\n# Source: x\napiVersion: v1\nkind: ConfigMap\n---\n\n---\nkind: Deployment\n",
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1]["kind"], "Deployment");
     }
 
     #[test]

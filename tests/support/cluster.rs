@@ -270,3 +270,19 @@ fn mark_default(default: bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The namespaced object `name` in `ns` (as admin), if it exists.
+pub fn get_opt<K>(ns: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+    K::DynamicType: Default,
+{
+    let api: kube::Api<K> = kube::Api::namespaced(super::client(super::User::Admin), ns);
+    let name = name.to_string();
+    super::block_on(async move { api.get_opt(&name).await }).expect("get")
+}

@@ -14,12 +14,13 @@ mod http;
 mod ns;
 mod outcome;
 mod plugin;
+mod process;
 pub mod repos;
 mod wait;
 
 pub use cluster::{
     create, create_hpa, create_limit_range, create_resource_quota, default_storage_class,
-    dry_run_create, wait_service_account, without_default_storage_class, NamespacedObject,
+    dry_run_create, get_opt, wait_service_account, without_default_storage_class, NamespacedObject,
     TestStorageClass,
 };
 pub use helm::{
@@ -32,6 +33,7 @@ pub use outcome::{
     assert_no_writes, dry_runs_since, outcome, run_plugin, upgrade_args, writes_since, Outcome,
 };
 pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
+pub use process::kill_9;
 pub use repos::{ChartRepo, DEFAULT_REPOS, WITH_BITNAMI};
 pub use wait::{
     deployment_complete, first_image, release_deployments, release_images, release_selector,
