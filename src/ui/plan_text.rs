@@ -191,3 +191,28 @@ pub fn versions_text(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waits_line_names_both_deadlines() {
+        let open = Deadlines {
+            progress: Duration::from_secs(600),
+            total: None,
+        };
+        assert_eq!(
+            deadlines_text(&open),
+            "fail after 10m without progress (--progress-deadline); no total limit (--timeout)"
+        );
+        let bounded = Deadlines {
+            progress: Duration::from_secs(90),
+            total: Some(Duration::from_secs(7200)),
+        };
+        assert_eq!(
+            deadlines_text(&bounded),
+            "fail after 1m 30s without progress (--progress-deadline); the whole run at most 2h (--timeout)"
+        );
+    }
+}
