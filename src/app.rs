@@ -36,10 +36,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-async fn context(
+async fn context(global: &GlobalArgs, write_args: Vec<String>) -> Result<Context, Error> {
+    charts_context(global, write_args, Vec::new()).await
+}
+
+/// A context whose helm and migration hops take these `--chart` paths.
+async fn charts_context(
     global: &GlobalArgs,
     write_args: Vec<String>,
-    retry: Retry,
+    local_charts: Vec<std::path::PathBuf>,
 ) -> Result<Context, Error> {
     let bin = Helm::locate(global.helm_bin.clone())?;
     let kube_context = global.kube_context.clone().filter(|c| !c.is_empty());
@@ -56,7 +61,8 @@ async fn context(
         helm,
         client,
         namespace: global.namespace.clone(),
-        retry,
+        retry: Retry::none(),
+        local_charts,
     })
 }
 
@@ -81,6 +87,16 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
             humantime::format_duration(args.run.progress_deadline),
             args.min_ready_seconds
         )));
+    }
+    if !args.charts.is_empty() {
+        let clash = match (&chart_version, &args.repo) {
+            (Some(_), _) => Some("--chart-version: the chart's version is in its Chart.yaml"),
+            (_, Some(_)) => Some("--repo: a local chart uses no repository"),
+            _ => None,
+        };
+        if let Some(why) = clash {
+            return Err(Error::Usage(format!("--chart conflicts with {why}")));
+        }
     }
     if args.dry_run && args.run.take_over {
         return Err(Error::Usage(
@@ -144,7 +160,7 @@ pub async fn prepare(
 async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
     let target: MilvusVersion = args.to.parse()?;
     let mut options = options(args)?;
-    let mut ctx = context(global, args.run.helm_args.clone(), Retry::none()).await?;
+    let mut ctx = charts_context(global, args.run.helm_args.clone(), args.charts.clone()).await?;
     // Progress recorded toward this target: plan from where that run started, so
     // a run killed after the last patch (or during the final helm sync) finishes.
     if let Some(p) = crate::exec::state::load(&ctx, &args.release).await? {
@@ -257,9 +273,9 @@ fn report(
 /// `helm milvus-upgrade rollback RELEASE`.
 async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error> {
     let settings = args.settings();
+    let mut ctx = context(global, args.run.helm_args.clone()).await?;
     // Writing from the start: transient API errors are retried.
-    let retry = Retry::within(settings.progress_deadline);
-    let ctx = context(global, args.run.helm_args.clone(), retry).await?;
+    ctx.retry = Retry::within(settings.progress_deadline);
     let events = Box::new(Reporter::new(!global.no_color, false));
     let summary = match undo(&ctx, &args.release, &settings, events).await? {
         Undo::RolledBack(summary) => summary,
@@ -284,7 +300,7 @@ async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error>
 }
 
 async fn versions(global: &GlobalArgs, args: &VersionsArgs) -> Result<(), Error> {
-    let ctx = context(global, Vec::new(), Retry::none()).await?;
+    let ctx = context(global, Vec::new()).await?;
     let facts = match &args.release {
         Some(r) => Some(ctx.facts(r).await?),
         None => None,
@@ -357,7 +373,7 @@ fn short_reason(e: &PlanError) -> String {
 }
 
 async fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<(), Error> {
-    let ctx = context(global, Vec::new(), Retry::none()).await?;
+    let ctx = context(global, Vec::new()).await?;
     let facts = ctx.facts(&args.release).await?;
     let running = plan::current_version(&facts).ok();
     let report = crate::exec::status::report(&ctx, &facts, running.as_ref()).await?;

@@ -115,7 +115,7 @@ pub enum Command {
     /// Show what runs, what Helm says, any upgrade in progress, the lock, and how to go on
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
-    /// Undo a recorded meta migration: restore the meta backup, the old chart, images and replicas
+    /// Undo a recorded meta migration (meta backup, old chart, images, replicas) or an unfinished ordered chart hop (objects as before, or helm rollback)
     Rollback(RollbackArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(after_help = COMPLETION_EXAMPLES)]
@@ -146,6 +146,15 @@ pub struct UpgradeArgs {
     /// Chart version for the last helm hop (default: newest carrying the target)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_CHART_VERSION")]
     pub chart_version: Option<String>,
+    /// A Milvus chart directory or packaged .tgz for the helm/migration hops, instead of a
+    /// repository (air-gapped); repeat it when the plan has two chart hops (2.5.x → 2.6)
+    #[arg(
+        long = "chart",
+        value_name = "PATH",
+        env = "HELM_MILVUS_UPGRADE_CHART",
+        value_delimiter = ','
+    )]
+    pub charts: Vec<PathBuf>,
     /// Chart repository name to take charts from (see `helm repo list`)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_REPO")]
     pub repo: Option<String>,

@@ -55,8 +55,10 @@ fn plan_exit_code(e: &PlanError) -> i32 {
         UnreadableImage { .. }
         | UnknownTarget { .. }
         | ChartDoesNotCarryTarget { .. }
-        | ChartVersionNotFound { .. } => exit::TARGET,
-        ChartVersionUnused { .. } => exit::USAGE,
+        | ChartVersionNotFound { .. }
+        | LocalChartNotMilvus { .. }
+        | LocalChartMissingTarget { .. } => exit::TARGET,
+        ChartVersionUnused { .. } | LocalChartUnused { .. } => exit::USAGE,
         SameVersion { .. }
         | Downgrade { .. }
         | CannotUpgradeFrom { .. }

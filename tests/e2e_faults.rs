@@ -15,7 +15,7 @@ use serde_json::Value;
 use support::audit::{self, Events, Mark};
 use support::{
     get_opt, helm_cmd, install_release, kill_9, plugin_cmd, release_deployments, run_plugin,
-    try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs,
+    spawn_plugin, try_install_release, upgrade_args, wait_release_available, Helm, Outcome, TestNs,
     PLUGIN_USER_AGENT,
 };
 
@@ -138,12 +138,7 @@ impl KillAt {
 
 fn spawn_and_kill(helm: Helm, ns: &TestNs, args: &[&str], release: &str, at: KillAt) -> Mark {
     let mark = audit::mark();
-    let mut child = plugin_cmd(helm, ns)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_plugin(helm, ns, args);
     let start = Instant::now();
     loop {
         if at.reached(&mark.events(), ns.name(), release) {

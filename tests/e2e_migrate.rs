@@ -1,6 +1,7 @@
 //! The meta migration path (2.1.x → 2.2+) on a real cluster: objects named after the
 //! release, replicas restored by component, the Helm release on the target chart,
-//! resume after kill -9 past the scale-down, rollback of a failing migration pod.
+//! resume after kill -9 past the scale-down, rollback of a failing migration pod, an
+//! HPA on a Milvus Deployment (paused at 0 replicas, left as it was).
 
 mod support;
 
@@ -292,12 +293,7 @@ fn killed_after_scale_down_resumes_with_the_recorded_replicas() {
     let ns = TestNs::new("mig-kill");
     install(helm, &ns, "mk");
     let mark = audit::mark();
-    let mut child = support::plugin_cmd(helm, &ns)
-        .args(migrate_args("mk", "2.2.0"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = support::spawn_plugin(helm, &ns, &migrate_args("mk", "2.2.0"));
     let ns_name = ns.name().to_string();
     mark.wait_for(Duration::from_secs(60), move |e| {
         e.clone()
@@ -561,4 +557,91 @@ fn migrates_2_1_4_through_2_5_16_to_2_6() {
         .filter(|(c, _)| *c != "attu")
         .all(|(_, (_, image))| image == "milvusdb/milvus:v2.6.1"));
     assert_helm_describes(helm, &ns, "m26", "5.0.2", "2.6.1");
+}
+
+/// An HPA made by hand for the querynode (the 3.x charts of 2.1.x have no hpa values).
+fn an_hpa_pauses_while_stopped_and_is_left_as_it_was(helm: Helm) {
+    let ns = TestNs::new(&format!("mig-hpa-{}", helm.name()));
+    install(helm, &ns, "mh");
+    let querynode = format!("{}-querynode", fullname("mh"));
+    support::create_hpa(ns.name(), "mh-querynode", &querynode, 2, 5);
+    let spec = (Some(2), 5, querynode.clone());
+    let dry = run_plugin(
+        helm,
+        &ns,
+        &["mh", "--to", "2.2.0", "--dry-run", "-o", "json"],
+    );
+    dry.assert_code(0);
+    let checks = dry.json()["checks"].as_array().cloned().unwrap();
+    let check = checks
+        .iter()
+        .find(|c| c["name"] == "autoscalers leave Milvus stopped")
+        .unwrap_or_else(|| panic!("{checks:?}"));
+    assert_eq!(check["ok"], true, "{check}");
+    let mark = audit::mark();
+    let out = run_plugin(helm, &ns, &migrate_args("mh", "2.2.0"));
+    out.assert_code(0);
+    // Every Deployment at its recorded replicas (querynode 3, inside the HPA's 2..5).
+    expect_layout(&ns, "mh", &SEPARATE, "milvusdb/milvus:v2.2.0");
+    assert_eq!(support::hpa_spec(ns.name(), "mh-querynode"), spec);
+    // The HPA never had to correct a count: it paused at 0 and found 3 back.
+    assert_eq!(
+        support::scale_writes(&mark, ns.name()),
+        Vec::<String>::new()
+    );
+    let writes = mark.events().in_namespace(ns.name()).writes();
+    let plugin = writes.by_user_agent(PLUGIN_USER_AGENT);
+    let hpa_writes = plugin.filter(|e| e.resource == "horizontalpodautoscalers");
+    assert!(hpa_writes.is_empty(), "{:?}", hpa_writes.0);
+}
+
+#[test]
+fn an_hpa_pauses_while_stopped_and_is_left_as_it_was_helm3() {
+    an_hpa_pauses_while_stopped_and_is_left_as_it_was(Helm::V3);
+}
+
+#[test]
+fn an_hpa_pauses_while_stopped_and_is_left_as_it_was_helm4() {
+    an_hpa_pauses_while_stopped_and_is_left_as_it_was(Helm::V4);
+}
+
+/// Something scales a Milvus Deployment up while the meta would be migrated (here a
+/// person; on clusters also a controller that owns an HPA): the backup stage refuses to
+/// run on a live Milvus and the run rolls back.
+#[test]
+fn a_deployment_scaled_up_while_stopped_fails_the_migration_and_rolls_back() {
+    let helm = Helm::V3;
+    let ns = TestNs::new("mig-scaled");
+    install(helm, &ns, "ms");
+    let mut args = migrate_args("ms", "2.2.0");
+    // Long enough to scale up in between; the run waits that long, the test does not.
+    args[5] = "30s";
+    let child = support::plugin_cmd(helm, &ns)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let milvus = format!(
+        "app.kubernetes.io/instance=ms,component in ({})",
+        SEPARATE.join(",")
+    );
+    support::wait_pods(ns.name(), &milvus, support::TIMEOUT, |pods| pods.is_empty());
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = api(&ns);
+    let querynode = format!("{}-querynode", fullname("ms"));
+    block_on(async move {
+        let one = serde_json::json!({"spec": {"replicas": 1}});
+        let patch = kube::api::Patch::Merge(&one);
+        let params = kube::api::PatchParams::default();
+        deployments.patch(&querynode, &params, &patch).await
+    })
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(8), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("while Milvus must stay stopped"),
+        "{stderr}"
+    );
+    expect_layout(&ns, "ms", &SEPARATE, OLD_IMAGE);
 }

@@ -3,7 +3,8 @@
 //! only the Milvus Helm chart is ever chosen, whatever else is called `milvus`; two
 //! repositories carrying it need `--repo`; a Pulsar v2 pin onto a breaking chart needs
 //! `--force`; fullnameOverride, a second release in the namespace, attu and cdc (never
-//! touched); a user.yaml that does not parse (refused, never replaced). Each refusal
+//! touched); a user.yaml that does not parse (refused, never replaced); HPA-managed
+//! replicas a rolling upgrade leaves to the HPA (its own or the chart's). Each refusal
 //! writes nothing (audit log).
 
 mod support;
@@ -15,8 +16,8 @@ use kube::Api;
 use serde_json::{json, Value};
 use support::repos::{MILVUS_TWICE_AND_BITNAMI, WITH_BITNAMI};
 use support::{
-    assert_no_writes, audit, block_on, client, create, release_images, run_plugin, upgrade_args,
-    Helm, Install, TestNs, User,
+    assert_no_writes, audit, block_on, client, create, create_hpa, release_images, run_plugin,
+    upgrade_args, Helm, Install, TestNs, User,
 };
 
 const MIRROR: &str = "registry.example.com/milvusdb/milvus";
@@ -266,4 +267,72 @@ fn a_config_that_does_not_parse_is_refused_helm3() {
 #[test]
 fn a_config_that_does_not_parse_is_refused_helm4() {
     a_config_that_does_not_parse_is_refused(Helm::V4);
+}
+
+fn replicas_of(ns: &TestNs, deployment: &str) -> Option<i32> {
+    let release = deployment.split("-milvus-").next().unwrap_or_default();
+    support::release_deployments(ns.name(), release)[deployment]
+        .spec
+        .replicas
+}
+
+/// Waits until the HPA controller has brought `component`'s Deployment to `replicas`.
+fn wait_scaled(ns: &TestNs, release: &str, component: &str, replicas: i32) {
+    let selector = format!("app.kubernetes.io/instance={release},component={component}");
+    support::wait_deployments(ns.name(), &selector, support::TIMEOUT, move |d| {
+        d.values()
+            .all(|d| d.spec.replicas == Some(replicas) && support::deployment_complete(d))
+    });
+}
+
+fn rolling_leaves_the_hpa_its_replicas(helm: Helm) {
+    let ns = TestNs::new(&format!("hpa-roll-{}", helm.name()));
+    // An HPA made by hand for a chart that renders proxy replicas: 1.
+    Install::new(helm, &ns, "byhand", "4.2.8").run();
+    create_hpa(ns.name(), "byhand-proxy", "byhand-milvus-proxy", 3, 4);
+    wait_scaled(&ns, "byhand", "proxy", 3);
+    // The chart's own HPA (chart 5.0.2 has hpa values), replicas left to it.
+    Install::new(helm, &ns, "chart", "5.0.2")
+        .set("queryNode.hpa.enabled", "true")
+        .set("queryNode.hpa.minReplicas", "2")
+        .set("queryNode.replicas", "-1")
+        .run();
+    wait_scaled(&ns, "chart", "querynode", 2);
+    let mark = audit::mark();
+    let by_hand = run_plugin(helm, &ns, &upgrade_args("byhand", "2.5.0"));
+    by_hand.assert_code(0);
+    // The Helm sync would scale the proxy back to the values' 1: left to the user.
+    by_hand.assert_stderr_has(&["HorizontalPodAutoscaler byhand-proxy keeps 3"]);
+    let chart = run_plugin(helm, &ns, &upgrade_args("chart", "2.6.15"));
+    chart.assert_code(0);
+    chart.assert_stderr_has(&["helm release now says image.all.tag=v2.6.15"]);
+    assert_eq!(
+        support::scale_writes(&mark, ns.name()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        support::hpa_spec(ns.name(), "byhand-proxy"),
+        (Some(3), 4, "byhand-milvus-proxy".into())
+    );
+    assert_eq!(
+        support::hpa_spec(ns.name(), "chart-milvus-querynode-hpa"),
+        (Some(2), 5, "chart-milvus-querynode".into())
+    );
+    assert_eq!(replicas_of(&ns, "byhand-milvus-proxy"), Some(3));
+    assert_eq!(replicas_of(&ns, "chart-milvus-querynode"), Some(2));
+    // The plugin never writes an HPA (Helm 4's sync re-applies the chart's own, unchanged).
+    let plugin = mark.events().in_namespace(ns.name()).writes();
+    let plugin = plugin.by_user_agent(support::PLUGIN_USER_AGENT);
+    let hpa_writes = plugin.filter(|e| e.resource == "horizontalpodautoscalers");
+    assert!(hpa_writes.is_empty(), "{:?}", hpa_writes.0);
+}
+
+#[test]
+fn rolling_leaves_the_hpa_its_replicas_helm3() {
+    rolling_leaves_the_hpa_its_replicas(Helm::V3);
+}
+
+#[test]
+fn rolling_leaves_the_hpa_its_replicas_helm4() {
+    rolling_leaves_the_hpa_its_replicas(Helm::V4);
 }

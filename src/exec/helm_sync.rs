@@ -179,22 +179,47 @@ async fn would_restart(
     let out = ctx.helm.run(&dry).await?;
     let parsed: DryRun = serde_json::from_str(&out).map_err(|e| Error::Failed(e.to_string()))?;
     let live: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    for (name, template) in rendered_templates(&parsed.manifest) {
-        let current = live
+    for (name, rendered) in rendered_deployments(&parsed.manifest) {
+        let deployment = live
             .get(&name)
             .await
             .map_err(crate::world::cluster::api_error)?;
-        let mut current = serde_json::to_value(&current.spec.template).unwrap_or(Value::Null);
+        let spec = deployment.spec;
+        let mut current = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
         if let Some(w) = facts.workloads.iter().find(|w| w.name == name) {
             set_image(&mut current, &w.container, image);
         }
-        if let Some(field) = template_difference(&template, &current) {
+        if let Some(field) = template_difference(&rendered.template, &current) {
             return Ok(Some(format!(
                 "helm would change {field} of deployment/{name}, restarting its pods"
             )));
         }
+        let now = spec.replicas.unwrap_or(1);
+        if let Some(why) = replicas_change(facts, &name, rendered.replicas, now) {
+            return Ok(Some(why));
+        }
     }
     Ok(None)
+}
+
+/// Helm sets the replicas its values render (Helm 3's three-way merge and Helm 4's
+/// apply alike): where an HPA or a person scaled the Deployment, the sync would
+/// stop pods (the HPA then scales back up). Never done for the user.
+fn replicas_change(facts: &Facts, name: &str, rendered: Option<i64>, now: i32) -> Option<String> {
+    let rendered = rendered?;
+    if rendered == i64::from(now) {
+        return None;
+    }
+    let by = match facts.autoscaler_of(name) {
+        Some(a) => format!(
+            "HorizontalPodAutoscaler {} keeps {now} (min {}, max {})",
+            a.name, a.min_replicas, a.max_replicas
+        ),
+        None => format!("it runs {now}"),
+    };
+    Some(format!(
+        "helm would scale deployment/{name} to the {rendered} replicas of the values ({by}), stopping pods; leave that component's replicas to the HPA in the values, or run it when that is fine"
+    ))
 }
 
 /// The pod template as it is once `container` runs `image`.
@@ -209,8 +234,16 @@ fn set_image(template: &mut Value, container: &str, image: &str) {
     }
 }
 
-/// Milvus Deployments' pod templates in a rendered manifest, by name.
-fn rendered_templates(manifest: &str) -> BTreeMap<String, Value> {
+/// What a rendered manifest sets for a Milvus Deployment.
+#[derive(Debug, PartialEq)]
+struct Rendered {
+    template: Value,
+    /// None when the chart leaves replicas out (to an HPA).
+    replicas: Option<i64>,
+}
+
+/// Milvus Deployments in a rendered manifest, by name.
+fn rendered_deployments(manifest: &str) -> BTreeMap<String, Rendered> {
     let mut out = BTreeMap::new();
     for doc in serde_yaml_ng::Deserializer::from_str(manifest) {
         let Ok(value) = Value::deserialize(doc) else {
@@ -222,7 +255,11 @@ fn rendered_templates(manifest: &str) -> BTreeMap<String, Value> {
             .is_some();
         if value["kind"] == "Deployment" && milvus {
             if let Some(name) = value["metadata"]["name"].as_str() {
-                out.insert(name.to_string(), value["spec"]["template"].clone());
+                let rendered = Rendered {
+                    template: value["spec"]["template"].clone(),
+                    replicas: value["spec"]["replicas"].as_i64(),
+                };
+                out.insert(name.to_string(), rendered);
             }
         }
     }
@@ -260,8 +297,14 @@ mod tests {
     #[test]
     fn finds_milvus_deployments_in_a_manifest() {
         let manifest = "---\nkind: Deployment\nmetadata:\n  name: r-milvus-proxy\n  labels:\n    component: proxy\nspec:\n  template:\n    spec:\n      containers:\n      - name: proxy\n        image: milvusdb/milvus:v2.4.9\n---\nkind: Deployment\nmetadata:\n  name: r-milvus-attu\n  labels:\n    component: attu\n---\nkind: Service\nmetadata:\n  name: x\n";
-        let t = rendered_templates(manifest);
+        let t = rendered_deployments(manifest);
         assert_eq!(t.keys().collect::<Vec<_>>(), ["r-milvus-proxy"]);
+        assert_eq!(t["r-milvus-proxy"].replicas, None);
+        let scaled = manifest.replace("spec:\n  template", "spec:\n  replicas: 1\n  template");
+        assert_eq!(
+            rendered_deployments(&scaled)["r-milvus-proxy"].replicas,
+            Some(1)
+        );
     }
 
     #[test]

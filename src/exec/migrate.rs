@@ -79,10 +79,12 @@ async fn advance(run: &mut Run<'_>, hop: &Hop, index: usize, stage: Stage) -> Re
             Stage::Backup
         }
         Stage::Backup => {
+            still_stopped(run).await?;
             backup(run, hop).await?;
             Stage::Migrate
         }
         Stage::Migrate => {
+            still_stopped(run).await?;
             let objects = objects(run);
             run.events.line(&format!(
                 "pod/{}: migrating the meta",
@@ -187,6 +189,24 @@ pub async fn stop(run: &Run<'_>) -> Result<Timestamp, Error> {
         run.progress.release
     ));
     Ok(since)
+}
+
+/// The meta is backed up and migrated only while every Milvus Deployment is at 0:
+/// something that scaled one up since the stop (a controller owning an HPA, a
+/// person) fails the stage, and the run rolls back.
+async fn still_stopped(run: &Run<'_>) -> Result<(), Error> {
+    let live = live_workloads(run).await?;
+    let Some(w) = live.iter().find(|w| w.replicas != 0) else {
+        return Ok(());
+    };
+    let by = match run.facts.autoscaler_of(&w.name) {
+        Some(a) => format!(" (horizontalpodautoscaler/{} scales it)", a.name),
+        None => String::new(),
+    };
+    Err(Error::Failed(format!(
+        "deployment/{} was scaled to {} replicas while Milvus must stay stopped{by}; stop whatever scales it during the migration",
+        w.name, w.replicas
+    )))
 }
 
 /// Watches the release's Milvus pods until none is left.

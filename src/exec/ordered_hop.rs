@@ -561,6 +561,27 @@ async fn undo(run: &mut Run<'_>, hop: &Hop, index: usize, reason: String) -> Err
     }
 }
 
+/// `helm milvus-upgrade rollback`: an ordered hop left by `--no-rollback` or an
+/// interrupted run, undone as a failure would have been; clears the progress.
+pub async fn undo_recorded(run: &mut Run<'_>, index: usize) -> Result<String, Error> {
+    run.clock.restart();
+    let record = record(run, index).clone();
+    let summary = if record.helm_upgraded {
+        let before = run.progress.hops[index].revision_before.unwrap_or(0);
+        let revision = before.to_string();
+        let args = ["rollback", run.progress.release.as_str(), revision.as_str()];
+        helm_hop::helm_write(run, &args).await?;
+        format!("helm rollback to revision {before}: the hop's upgrade is undone")
+    } else {
+        let n = restore_all(run, index).await.map_err(Error::Failed)?;
+        format!(
+            "put {n} object(s) back as they were before the hop; Helm's release was not changed"
+        )
+    };
+    crate::exec::state::clear(run.ctx, &run.progress.release).await?;
+    Ok(summary)
+}
+
 async fn restore_all(run: &mut Run<'_>, index: usize) -> Result<usize, String> {
     let objects = record(run, index).objects.clone();
     let (config_maps, deployments): (Vec<&ObjectRecord>, Vec<&ObjectRecord>) =

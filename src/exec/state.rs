@@ -145,14 +145,34 @@ impl Progress {
             .values()
             .filter(|d| d.phase == DeploymentPhase::Done)
             .count();
+        let ordered: Vec<String> = self
+            .hops
+            .iter()
+            .filter(|h| h.phase != HopPhase::Done)
+            .filter_map(|h| h.ordered.as_ref())
+            .map(|o| {
+                let upgraded = if o.helm_upgraded {
+                    ", helm upgraded"
+                } else {
+                    ""
+                };
+                format!(
+                    "; ordered hop: {} step(s) done ({}), {} object(s) changed{upgraded}",
+                    o.done.len(),
+                    o.done.join(", "),
+                    o.objects.len()
+                )
+            })
+            .collect();
         format!(
-            "{} → {}: hop {}/{} done, {}/{} Deployments done; run `helm milvus-upgrade {} --to {}` to resume",
+            "{} → {}: hop {}/{} done, {}/{} Deployments done{}; run `helm milvus-upgrade {} --to {}` to resume",
             self.from,
             self.to,
             done,
             self.hops.len(),
             patched,
             self.deployments.len(),
+            ordered.concat(),
             self.release,
             self.to
         )

@@ -101,6 +101,15 @@ pub fn next_steps(
         ));
         return out;
     }
+    if p.hops
+        .iter()
+        .any(|h| h.phase != HopPhase::Done && h.ordered.is_some())
+    {
+        out.push(format!(
+            "or undo the unfinished ordered chart hop: helm milvus-upgrade -n {namespace} rollback {release} (every object it changed back as recorded, created ones deleted; helm rollback if its helm upgrade ran)"
+        ));
+        return out;
+    }
     out.extend(undo_by_hand(release, namespace, p));
     out
 }

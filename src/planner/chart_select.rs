@@ -2,20 +2,27 @@
 //! `provenance`) whose app version is the hop's target, from a repository that
 //! is not the archived one when it can. Where several repositories carry it,
 //! the one holding the release's own chart version wins; if that leaves more
-//! than one, the plan is refused until `--repo` names one.
+//! than one, the plan is refused until `--repo` names one. With `--chart`, only
+//! the charts given are looked at (`local`).
+
+pub mod local;
 
 use serde::Serialize;
 
 use crate::planner::component::Layout;
 use crate::planner::error::PlanError;
-use crate::planner::facts::{ChartEntry, ChartIndex, MessageQueue};
+use crate::planner::facts::{ChartEntry, ChartIndex, LocalChart, MessageQueue};
 use crate::planner::provenance::identify;
 use crate::planner::version::MilvusVersion;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChartChoice {
-    pub repo: String,
-    /// `zilliztech/milvus`
+    /// The repository's name; none for a `--chart`.
+    pub repo: Option<String>,
+    /// The `--chart` path this hop uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `zilliztech/milvus`, or the `--chart` path: what `helm upgrade` gets.
     pub reference: String,
     pub chart_version: semver::Version,
     pub app_version: MilvusVersion,
@@ -35,6 +42,8 @@ pub struct ChartRequest<'a> {
     pub release_chart: Option<&'a semver::Version>,
     /// `--force`: a pinned chart known to break the release is still taken.
     pub force: bool,
+    /// `--chart`: when given, the only charts considered.
+    pub local: &'a [LocalChart],
 }
 
 /// Charts 4.2.21 to 4.2.29 break releases on Pulsar v2.
@@ -48,6 +57,9 @@ fn unsupported_pair(chart: &semver::Version, target: &MilvusVersion) -> bool {
 }
 
 pub fn select_chart(index: &ChartIndex, request: &ChartRequest) -> Result<ChartChoice, PlanError> {
+    if !request.local.is_empty() {
+        return local::select(request);
+    }
     if index.charts.is_empty() {
         return Err(PlanError::NoChartRepository);
     }
@@ -223,7 +235,8 @@ fn choice(entry: &ChartEntry) -> ChartChoice {
     let facts = entry.facts();
     ChartChoice {
         why: identify(entry).why().to_string(),
-        repo: entry.repo.clone(),
+        repo: Some(entry.repo.clone()),
+        path: None,
         reference: entry.reference(),
         chart_version: entry.chart_version.clone(),
         app_version: entry.app_version.clone(),

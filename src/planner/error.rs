@@ -50,6 +50,18 @@ pub enum PlanError {
     },
     #[error("--chart-version {chart_version} has no use: the last hop is {path} and uses no chart; add --path helm to upgrade through that chart")]
     ChartVersionUnused { chart_version: String, path: Path },
+    #[error("--chart {path} is not the Milvus Helm chart: {why}; use the Milvus chart (zilliztech/milvus-helm), e.g. `helm pull milvus --repo {} --version <chart>` on a connected machine", super::facts::Repo::CURRENT_URL)]
+    LocalChartNotMilvus { path: String, why: String },
+    #[error("no --chart ships Milvus {target} (given: {}); every chart hop of this plan needs its chart ({}): add --chart with {fix}", .given.join(", "), .hops.join(", "))]
+    LocalChartMissingTarget {
+        target: String,
+        given: Vec<String>,
+        /// The targets of every chart hop of the plan.
+        hops: Vec<String>,
+        fix: String,
+    },
+    #[error("--chart {path} has no use: {why}")]
+    LocalChartUnused { path: String, why: String },
     #[error("chart version {chart_version} is in no configured repository; run `helm repo update` or check `helm milvus-upgrade versions`")]
     ChartVersionNotFound { chart_version: String },
 }

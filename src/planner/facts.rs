@@ -84,6 +84,19 @@ impl Workload {
     }
 }
 
+/// A HorizontalPodAutoscaler whose target is one of the release's Milvus Deployments
+/// (the chart's `<component>.hpa`, or one made by hand).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Autoscaler {
+    pub name: String,
+    pub deployment: String,
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    /// `ScaledObject/web` when a controller manages the HPA (KEDA): such a
+    /// controller may scale its target up from 0 itself.
+    pub owner: Option<String>,
+}
+
 /// The message queue a release uses, by the chart's value keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,6 +187,19 @@ impl ChartEntry {
     pub fn facts(&self) -> ChartFacts {
         chart_history::facts_for(&self.chart_version, &self.app_version)
     }
+}
+
+/// A chart given with `--chart` (a directory or a packaged `.tgz`), as its
+/// Chart.yaml says: for air-gapped clusters, where no repository is reachable.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalChart {
+    /// Absolute path, as helm gets it.
+    pub path: String,
+    pub name: String,
+    pub version: String,
+    pub app_version: String,
+    #[serde(skip)]
+    pub origin: ChartOrigin,
 }
 
 /// The chart versions every configured repository offers, with the repositories.
@@ -277,9 +303,18 @@ pub struct Facts {
     pub helm_applies_server_side: bool,
     /// The API server's major.minor (`/version`).
     pub api_server_version: Option<semver::Version>,
+    /// `--chart` paths read: helm and migration hops use these, never a repository.
+    pub local_charts: Vec<LocalChart>,
+    /// HPAs that scale the release's Milvus Deployments.
+    pub autoscalers: Vec<Autoscaler>,
 }
 
 impl Facts {
+    /// The HPA that scales this Deployment, if any.
+    pub fn autoscaler_of(&self, deployment: &str) -> Option<&Autoscaler> {
+        self.autoscalers.iter().find(|a| a.deployment == deployment)
+    }
+
     pub fn layout(&self) -> Layout {
         let components: Vec<Component> = self.workloads.iter().map(|w| w.component).collect();
         Layout::of(&components)

@@ -235,6 +235,15 @@ pub fn plan(facts: &Facts, target: &MilvusVersion, options: &Options) -> Result<
     check_known_target(facts, target)?;
     let layout = options.resume_layout.unwrap_or_else(|| facts.layout());
     let legs = route(&from, target, layout, facts, options)?;
+    if !facts.local_charts.is_empty() {
+        let chart_hops: Vec<MilvusVersion> = legs
+            .iter()
+            .filter(|l| l.path != Path::Rolling)
+            .map(|l| l.to.clone())
+            .collect();
+        let mq = &facts.values.message_queue;
+        crate::planner::chart_select::local::check(&facts.local_charts, &chart_hops, mq)?;
+    }
     if let (Some(chart), Some(last)) = (&options.chart_version, legs.last()) {
         if last.path == Path::Rolling {
             return Err(PlanError::ChartVersionUnused {
@@ -324,7 +333,11 @@ fn check_known_target(facts: &Facts, target: &MilvusVersion) -> Result<(), PlanE
     let in_history = crate::planner::chart_history::HISTORY
         .iter()
         .any(|c| &c.app_version == target || &c.default_version() == target);
-    if in_index || in_history {
+    let local = facts
+        .local_charts
+        .iter()
+        .any(|c| c.app_version.parse().ok().as_ref() == Some(target));
+    if in_index || in_history || local {
         return Ok(());
     }
     let mut known: Vec<MilvusVersion> = facts
@@ -505,6 +518,7 @@ fn build_hop(
                 message_queue: &facts.values.message_queue,
                 release_chart: release_chart.as_ref(),
                 force: options.force,
+                local: &facts.local_charts,
             };
             let chart = select_chart(&facts.index, &request)?;
             Ok(chart_hop(facts, options, from, *layout, leg, image, chart))

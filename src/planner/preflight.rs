@@ -119,18 +119,26 @@ pub fn checks(
     if let Some(admission) = &probes.admission {
         out.push(admitted(admission, namespace));
     }
+    let migrates = plan.hops.iter().any(|h| h.path == Path::Migrate);
+    if migrates && !facts.autoscalers.is_empty() {
+        out.push(autoscalers_pause(facts));
+    }
     if let Some(storage) = &probes.storage {
         out.push(storage_class(storage));
     }
-    let charted: Vec<String> = plan
-        .hops
+    let charts: Vec<_> = plan.hops.iter().filter_map(|h| h.chart.as_ref()).collect();
+    let charted: Vec<String> = charts
         .iter()
-        .filter_map(|h| h.chart.as_ref())
         .map(|c| format!("{} {}", c.reference, c.chart_version))
         .collect();
     if !charted.is_empty() {
+        let local = charts.iter().all(|c| c.path.is_some());
         out.push(check(
-            "repository has the chart",
+            if local {
+                "local chart ships the target"
+            } else {
+                "repository has the chart"
+            },
             true,
             charted.join(", "),
             None,
@@ -356,6 +364,49 @@ fn storage_class(s: &Storage) -> Check {
             ),
         },
     }
+}
+
+/// The meta migration needs Milvus stopped. An HPA leaves a Deployment scaled to 0
+/// alone ("scaling is disabled since the replica count of the target is zero") and
+/// resumes once the recorded replicas are back, so it is neither changed nor set aside.
+/// A controller that owns its HPA (KEDA's ScaledObject) scales from 0 by itself.
+fn autoscalers_pause(facts: &Facts) -> Check {
+    let name = "autoscalers leave Milvus stopped";
+    let owned: Vec<String> = facts
+        .autoscalers
+        .iter()
+        .filter_map(|a| {
+            let owner = a.owner.as_ref()?;
+            Some(format!("horizontalpodautoscaler/{} (deployment/{}) is managed by {owner}, which scales its target up from 0 by itself", a.name, a.deployment))
+        })
+        .collect();
+    if !owned.is_empty() {
+        return check(
+            name,
+            false,
+            owned.join("; "),
+            Some("pause that autoscaling for the migration (KEDA: `kubectl annotate scaledobject NAME autoscaling.keda.sh/paused=true`, removed afterwards), then run the upgrade again".into()),
+        );
+    }
+    let listed: Vec<String> = facts
+        .autoscalers
+        .iter()
+        .map(|a| {
+            format!(
+                "{} (deployment/{}, {}..{})",
+                a.name, a.deployment, a.min_replicas, a.max_replicas
+            )
+        })
+        .collect();
+    check(
+        name,
+        true,
+        format!(
+            "HorizontalPodAutoscaler {} pauses while its Deployment is at 0 replicas and resumes when the recorded replicas are back; left unchanged",
+            listed.join(", ")
+        ),
+        None,
+    )
 }
 
 fn helm_version(facts: &Facts) -> Check {

@@ -7,6 +7,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, PostParams};
@@ -14,7 +15,7 @@ use kube::{Api, Client};
 
 use crate::error::Error;
 use crate::planner::component::Component;
-use crate::planner::facts::{MilvusConfig, Rollout, Workload};
+use crate::planner::facts::{Autoscaler, MilvusConfig, Rollout, Workload};
 use crate::planner::preflight::Access;
 use crate::world::kube_config::server_suffix;
 
@@ -61,6 +62,30 @@ pub fn workloads_of(list: &[Deployment], chart_name: &str) -> Vec<Workload> {
         .collect();
     workloads.sort_by(|a, b| (a.component, &a.name).cmp(&(b.component, &b.name)));
     workloads
+}
+
+/// The namespace's HPAs (autoscaling/v1, which every server serves) that scale a
+/// Deployment; none when they cannot be listed.
+pub async fn autoscalers(client: &Client, namespace: &str) -> Vec<Autoscaler> {
+    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+    let Ok(list) = api.list(&ListParams::default()).await else {
+        return Vec::new();
+    };
+    list.items.iter().filter_map(autoscaler).collect()
+}
+
+fn autoscaler(h: &HorizontalPodAutoscaler) -> Option<Autoscaler> {
+    let spec = &h.spec;
+    let target = &spec.scale_target_ref;
+    (target.kind == "Deployment").then_some(())?;
+    let owner = h.metadata.owner_references.iter().flatten().next();
+    Some(Autoscaler {
+        name: h.metadata.name.clone()?,
+        deployment: target.name.clone(),
+        min_replicas: spec.min_replicas.unwrap_or(1),
+        max_replicas: spec.max_replicas,
+        owner: owner.map(|o| format!("{}/{}", o.kind, o.name)),
+    })
 }
 
 /// Whether Helm wrote these Deployments with server-side apply: a managed-fields

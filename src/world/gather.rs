@@ -1,11 +1,13 @@
 //! Gathers the facts about a release from helm and the API server, reads only.
 
+use std::path::PathBuf;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
 use crate::error::{Error, PlanError};
-use crate::planner::facts::{ChartIndex, Facts, Release, ValuesFacts};
+use crate::planner::facts::{ChartIndex, Facts, LocalChart, Release, ValuesFacts};
 use crate::world::cluster;
 
 fn is_forbidden(e: &Error) -> bool {
@@ -21,6 +23,8 @@ pub struct Context {
     pub namespace: String,
     /// How long transient API errors are retried (the progress deadline).
     pub retry: Retry,
+    /// `--chart` paths: read instead of the repositories (which are not asked at all).
+    pub local_charts: Vec<PathBuf>,
 }
 
 impl Context {
@@ -30,6 +34,22 @@ impl Context {
             repos: repos?,
             charts: charts?,
         })
+    }
+
+    /// The repositories' charts, or with `--chart` the local charts and no index.
+    async fn charts(&self) -> Result<(ChartIndex, Vec<LocalChart>), Error> {
+        if self.local_charts.is_empty() {
+            return Ok((self.chart_index().await?, Vec::new()));
+        }
+        let reads = self
+            .local_charts
+            .iter()
+            .map(|p| crate::world::local_chart::read(&self.helm, p));
+        let local = futures::future::join_all(reads).await;
+        Ok((
+            ChartIndex::default(),
+            local.into_iter().collect::<Result<_, _>>()?,
+        ))
     }
 
     pub async fn facts(&self, release_name: &str) -> Result<Facts, Error> {
@@ -46,21 +66,24 @@ impl Context {
             }
             .into());
         }
-        let (values, index, helm_version) = tokio::join!(
+        let (values, charts, helm_version) = tokio::join!(
             self.helm.values(release_name),
-            self.chart_index(),
+            self.charts(),
             self.helm.version()
         );
+        let (index, local_charts) = charts?;
         let values = match values {
             Err(e) if is_forbidden(&e) => ValuesFacts::unreadable(),
             other => other?,
         };
-        let (deployments, api_server_version) = tokio::join!(
+        let (deployments, api_server_version, mut autoscalers) = tokio::join!(
             cluster::deployments(&self.client, &self.namespace, release_name),
-            cluster::api_server_version(&self.client)
+            cluster::api_server_version(&self.client),
+            cluster::autoscalers(&self.client, &self.namespace)
         );
         let deployments = deployments?;
         let workloads = cluster::workloads_of(&deployments, &values.chart_name);
+        autoscalers.retain(|a| workloads.iter().any(|w| w.name == a.deployment));
         // Helm 4 keeps the method a release was installed with (`--server-side=auto`);
         // Helm 3 has no server-side apply, whatever wrote the release before.
         let helm_applies_server_side = cluster::applied_by_helm_server_side(&deployments)
@@ -76,10 +99,12 @@ impl Context {
             workloads,
             values,
             config,
-            index: index?,
+            index,
             helm_version,
             helm_applies_server_side,
             api_server_version,
+            local_charts,
+            autoscalers,
         })
     }
 

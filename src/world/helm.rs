@@ -361,7 +361,8 @@ fn regex_escape(name: &str) -> String {
 }
 
 /// argv (after the helm binary) of a plan's `helm upgrade` step:
-/// `upgrade REL REPO/milvus --version X --reset-then-reuse-values --set k=v ...`.
+/// `upgrade REL REPO/milvus --version X --reset-then-reuse-values --set k=v ...`;
+/// a `--chart` (an absolute path) gets no `--version`: the chart is what it is.
 pub fn upgrade_args(step: &Step) -> Vec<String> {
     let Step::HelmUpgrade {
         release,
@@ -372,14 +373,11 @@ pub fn upgrade_args(step: &Step) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let mut args: Vec<String> = vec![
-        "upgrade".into(),
-        release.clone(),
-        chart.clone(),
-        "--version".into(),
-        chart_version.to_string(),
-        "--reset-then-reuse-values".into(),
-    ];
+    let mut args: Vec<String> = vec!["upgrade".into(), release.clone(), chart.clone()];
+    if !std::path::Path::new(chart).is_absolute() {
+        args.extend(["--version".into(), chart_version.to_string()]);
+    }
+    args.push("--reset-then-reuse-values".into());
     for v in values {
         args.push("--set".into());
         args.push(format!("{}={}", v.key, v.value));
@@ -420,6 +418,23 @@ mod tests {
         assert_eq!(
             write_flags(&args(&["--force-conflicts"]), true),
             ["--force-conflicts"]
+        );
+    }
+
+    #[test]
+    fn a_local_chart_gets_no_version_flag() {
+        let step = |chart: &str| Step::HelmUpgrade {
+            release: "r".into(),
+            chart: chart.into(),
+            chart_version: semver::Version::new(4, 2, 8),
+            values: vec![],
+        };
+        let argv = upgrade_args(&step("zilliztech/milvus"));
+        assert_eq!(argv[2..5], ["zilliztech/milvus", "--version", "4.2.8"]);
+        let argv = upgrade_args(&step("/charts/milvus-4.2.8.tgz"));
+        assert_eq!(
+            argv[2..4],
+            ["/charts/milvus-4.2.8.tgz", "--reset-then-reuse-values"]
         );
     }
 

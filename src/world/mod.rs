@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod gather;
 pub mod helm;
 pub mod kube_config;
+pub mod local_chart;
 pub mod repo_index;
 pub mod retry;
 pub mod trace;

@@ -12,12 +12,17 @@ use crate::planner::facts::ChartOrigin;
 
 #[derive(Deserialize)]
 struct Index {
-    entries: HashMap<String, Vec<IndexEntry>>,
+    entries: HashMap<String, Vec<ChartMetadata>>,
 }
 
+/// A chart's metadata, as a repository index entry or a Chart.yaml has it.
 #[derive(Deserialize)]
-struct IndexEntry {
-    version: String,
+pub struct ChartMetadata {
+    #[serde(default)]
+    pub name: String,
+    pub version: String,
+    #[serde(default, rename = "appVersion")]
+    pub app_version: String,
     #[serde(default)]
     home: Option<String>,
     #[serde(default)]
@@ -68,18 +73,21 @@ pub fn milvus_origins(cache: &Path, repo: &str) -> HashMap<String, ChartOrigin> 
         return HashMap::new();
     };
     let entries = index.entries.into_values().flatten();
-    entries.map(|e| (e.version.clone(), origin(e))).collect()
+    entries.map(|e| (e.version.clone(), e.origin())).collect()
 }
 
-fn origin(e: IndexEntry) -> ChartOrigin {
-    let maintainers = e.maintainers.into_iter();
-    ChartOrigin {
-        home: e.home,
-        sources: e.sources,
-        maintainers: maintainers
-            .flat_map(|m| [m.name, m.email, m.url])
-            .filter(|s| !s.is_empty())
-            .collect(),
+impl ChartMetadata {
+    pub fn origin(&self) -> ChartOrigin {
+        let maintainers = self.maintainers.iter();
+        ChartOrigin {
+            home: self.home.clone(),
+            sources: self.sources.clone(),
+            maintainers: maintainers
+                .flat_map(|m| [&m.name, &m.email, &m.url])
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect(),
+        }
     }
 }
 

@@ -139,6 +139,26 @@ pub fn create_hpa(
         .unwrap_or_else(|e| panic!("create HorizontalPodAutoscaler {name}: {e}"))
 }
 
+/// (minReplicas, maxReplicas, target Deployment) of HPA `name` in `ns`.
+pub fn hpa_spec(ns: &str, name: &str) -> (Option<i32>, i32, String) {
+    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client(User::Admin), ns);
+    let name = name.to_string();
+    let hpa = block_on(async move { api.get(&name).await }).unwrap_or_else(|e| panic!("{e}"));
+    let s = hpa.spec;
+    (s.min_replicas, s.max_replicas, s.scale_target_ref.name)
+}
+
+/// Writes to a `scale` subresource in `ns` since `mark` ("verb name"): how the HPA
+/// controller sets replicas, e.g. correcting a count someone else set.
+pub fn scale_writes(mark: &super::audit::Mark, ns: &str) -> Vec<String> {
+    let events = mark.events().in_namespace(ns);
+    let scales = events.filter(|e| e.subresource == "scale" && e.is_write());
+    scales
+        .iter()
+        .map(|e| format!("{} {}", e.verb, e.name))
+        .collect()
+}
+
 /// Waits until pods running as ServiceAccount `sa` in `ns` are admitted: the token
 /// controller has made its token (ServiceAccount admission refuses pods before, "no API
 /// token found for service account"), proven by a dry-run pod create.

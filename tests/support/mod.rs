@@ -20,8 +20,8 @@ mod wait;
 
 pub use cluster::{
     create, create_hpa, create_limit_range, create_resource_quota, default_storage_class,
-    dry_run_create, get_opt, wait_service_account, without_default_storage_class, NamespacedObject,
-    TestStorageClass,
+    dry_run_create, get_opt, hpa_spec, scale_writes, wait_service_account,
+    without_default_storage_class, NamespacedObject, TestStorageClass,
 };
 pub use helm::{
     assert_release_deployed, helm_cmd, helm_json, install_release, release_history,
@@ -32,7 +32,7 @@ pub use ns::TestNs;
 pub use outcome::{
     assert_no_writes, dry_runs_since, outcome, run_plugin, upgrade_args, writes_since, Outcome,
 };
-pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as};
+pub use plugin::{client_side_apply, plugin_cmd, plugin_cmd_as, spawn_plugin};
 pub use process::kill_9;
 pub use repos::{ChartRepo, DEFAULT_REPOS, WITH_BITNAMI};
 pub use wait::{

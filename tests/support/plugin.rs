@@ -10,6 +10,17 @@ pub fn plugin_cmd(helm: Helm, ns: &TestNs) -> Command {
     plugin_cmd_as(helm, ns, User::Admin)
 }
 
+/// The plugin started in the background with `args`, its output discarded (a test
+/// that kills it reads the cluster, not what it printed).
+pub fn spawn_plugin(helm: Helm, ns: &TestNs, args: &[&str]) -> std::process::Child {
+    plugin_cmd(helm, ns)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the plugin")
+}
+
 /// `plugin_cmd` with the kubeconfig of `user`.
 pub fn plugin_cmd_as(helm: Helm, ns: &TestNs, user: User) -> Command {
     let home = ns.helm_home(helm);

@@ -153,13 +153,17 @@ pub async fn undo(
     let Some(progress) = state::load(ctx, release).await? else {
         return Ok(Undo::NothingRecorded);
     };
-    let Some(index) = progress
+    let migration = progress
         .hops
         .iter()
-        .position(|h| h.path == "migrate" && h.step.is_some())
-    else {
+        .position(|h| h.path == "migrate" && h.step.is_some());
+    let ordered = progress
+        .hops
+        .iter()
+        .rposition(|h| h.phase != state::HopPhase::Done && h.ordered.is_some());
+    let Some(index) = migration.or(ordered) else {
         return Err(Error::Usage(format!(
-            "the recorded upgrade of {release} ({} → {}) has no meta migration to undo; run `helm milvus-upgrade {release} --to {}` to resume it",
+            "the recorded upgrade of {release} ({} → {}) has no meta migration or ordered chart hop to undo; run `helm milvus-upgrade {release} --to {}` to resume it",
             progress.from, progress.to, progress.to
         )));
     };
@@ -172,7 +176,11 @@ pub async fn undo(
         ..settings.clone()
     };
     let mut run = Run::new(ctx, &facts, progress, &settings, events);
-    let result = rollback(&mut run, index).await;
+    let result = if migration.is_some() {
+        rollback(&mut run, index).await
+    } else {
+        crate::exec::ordered_hop::undo_recorded(&mut run, index).await
+    };
     let released = lock.release().await;
     let summary = result?;
     released.map(|()| Undo::RolledBack(summary))

@@ -83,6 +83,8 @@ fn facts(version: &str, layout: Layout, mq: MessageQueue) -> Facts {
         helm_version: Some(semver::Version::new(3, 17, 3)),
         helm_applies_server_side: false,
         api_server_version: Some(semver::Version::new(1, 30, 0)),
+        local_charts: Vec::new(),
+        autoscalers: Vec::new(),
     }
 }
 
@@ -541,4 +543,183 @@ fn admission_and_storage_checks_carry_the_api_servers_words_and_the_fix() {
         }),
     };
     assert!(find(&unreadable, "storage class").unwrap().ok);
+}
+
+fn local_chart(version: &str, app: &str) -> crate::planner::facts::LocalChart {
+    crate::planner::facts::LocalChart {
+        path: format!("/charts/milvus-{version}.tgz"),
+        name: "milvus".into(),
+        version: version.into(),
+        app_version: app.into(),
+        origin: crate::planner::facts::ChartOrigin {
+            home: Some("https://milvus.io/".into()),
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn local_charts_serve_chart_hops_without_any_repository() {
+    let mut f = facts("2.1.4", Layout::Separate, MessageQueue::Pulsar);
+    f.index = ChartIndex::default();
+    f.local_charts = vec![local_chart("3.3.6", "2.2.0")];
+    let p = plan(&f, &v("2.2.0"), &Options::default()).unwrap();
+    assert_eq!(p.paths(), [Path::Migrate]);
+    let chart = p.hops[0].chart.as_ref().unwrap();
+    assert_eq!(chart.repo, None);
+    assert_eq!(chart.path.as_deref(), Some("/charts/milvus-3.3.6.tgz"));
+    assert!(chart.why.contains("--chart"), "{}", chart.why);
+    let Some(Step::HelmUpgrade { chart, .. }) = p.hops[0].helm_upgrade() else {
+        panic!("no helm upgrade")
+    };
+    assert_eq!(chart, "/charts/milvus-3.3.6.tgz");
+    // 2.5.x separate → 2.6: two chart hops, one --chart each.
+    let mut f = facts("2.5.4", Layout::Separate, MessageQueue::PulsarV3);
+    f.index = ChartIndex::default();
+    f.local_charts = vec![local_chart("5.0.2", "2.6.1")];
+    let err = plan(&f, &v("2.6.1"), &Options::default()).unwrap_err();
+    assert!(
+        matches!(err, PlanError::LocalChartMissingTarget { ref target, .. } if target == "2.5.16"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("4.2.58"), "{err}");
+    f.local_charts.push(local_chart("4.2.58", "2.5.16"));
+    let p = plan(&f, &v("2.6.1"), &Options::default()).unwrap();
+    let charts: Vec<_> = summary(&p).into_iter().map(|h| h.2.unwrap()).collect();
+    assert_eq!(charts, ["4.2.58", "5.0.2"]);
+    // A rolling plan uses no chart.
+    let mut f = facts("2.4.5", Layout::MixCoord, MessageQueue::Pulsar);
+    f.local_charts = vec![local_chart("4.2.8", "2.4.9")];
+    assert!(matches!(
+        plan(&f, &v("2.4.9"), &Options::default()),
+        Err(PlanError::LocalChartUnused { .. })
+    ));
+}
+
+#[test]
+fn a_migration_with_an_hpa_passes_unless_a_controller_owns_it() {
+    use crate::planner::facts::Autoscaler;
+    use crate::planner::preflight::{checks, Probes};
+    let mut f = facts("2.1.4", Layout::Separate, MessageQueue::Pulsar);
+    let find = |f: &Facts, to: &str| {
+        let p = plan(f, &v(to), &Options::default()).unwrap();
+        checks(&p, f, &[], false, &Probes::default())
+            .into_iter()
+            .find(|c| c.name == "autoscalers leave Milvus stopped")
+    };
+    assert!(find(&f, "2.2.0").is_none());
+    f.autoscalers = vec![Autoscaler {
+        name: "qn".into(),
+        deployment: "my-release-milvus-querynode".into(),
+        min_replicas: 2,
+        max_replicas: 5,
+        owner: None,
+    }];
+    let c = find(&f, "2.2.0").unwrap();
+    assert!(c.ok && c.detail.contains("pauses"), "{}", c.detail);
+    f.autoscalers[0].owner = Some("ScaledObject/qn".into());
+    let c = find(&f, "2.2.0").unwrap();
+    assert!(
+        !c.ok && c.detail.contains("ScaledObject/qn"),
+        "{}",
+        c.detail
+    );
+    assert!(c.fix.unwrap().contains("paused"));
+    // Rolling leaves replicas alone: no such check.
+    let mut rolling = facts("2.4.5", Layout::MixCoord, MessageQueue::Pulsar);
+    rolling.autoscalers = f.autoscalers.clone();
+    assert!(find(&rolling, "2.4.9").is_none());
+}
+
+fn ordered_steps(hop: &Hop) -> Vec<OrderStep> {
+    hop.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Ordered(o) => Some(*o),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chart_hops_are_ordered_unless_all_at_once() {
+    use OrderStep::*;
+    let p = plan_for("2.5.4", "2.6.15", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    let (first, second) = (&p.hops[0], &p.hops[1]);
+    assert!(first.ordered && second.ordered);
+    assert_eq!(
+        ordered_steps(first),
+        [
+            Roll(IndexNode),
+            Roll(MixCoord),
+            Roll(QueryNode),
+            Roll(DataNode),
+            Roll(Proxy)
+        ]
+    );
+    assert!(first.steps.contains(&Step::RemovedByHelm {
+        components: vec![RootCoord, DataCoord, IndexCoord, QueryCoord]
+    }));
+    assert_eq!(
+        ordered_steps(second),
+        [
+            Start(StreamingNode),
+            Roll(MixCoord),
+            Await(StreamingNode),
+            Roll(QueryNode),
+            Roll(DataNode),
+            Roll(Proxy)
+        ]
+    );
+    assert!(second.steps.contains(&Step::RemovedByHelm {
+        components: vec![IndexNode]
+    }));
+    assert!(matches!(second.downtime, Downtime::Partial(ref w) if w.contains("WAL")));
+    // Below 2.2.3 the old version cannot serve while the coordinators change.
+    let old = plan_for("2.2.2", "2.4.9", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    assert!(old.hops[0].ordered);
+    assert!(matches!(&old.hops[0].downtime, Downtime::Full(w) if w.contains("active-standby")));
+    // The meta migration and rolling hops are never ordered chart hops.
+    let mig = plan_for("2.1.4", "2.4.9", Layout::Separate, MessageQueue::Pulsar).unwrap();
+    assert!(mig.hops.iter().all(|h| !h.ordered));
+    let all_at_once = Options {
+        all_at_once: true,
+        ..Options::default()
+    };
+    let f = facts("2.5.4", Layout::Separate, MessageQueue::Pulsar);
+    let p = plan(&f, &v("2.6.15"), &all_at_once).unwrap();
+    assert!(p
+        .hops
+        .iter()
+        .all(|h| !h.ordered && ordered_steps(h).is_empty()));
+}
+
+#[test]
+fn a_half_done_chart_hop_is_planned_as_it_began() {
+    // Killed in the middle of 2.5.4 separate → 2.5.16 mixcoord: both layouts' Deployments.
+    let mut f = facts("2.5.4", Layout::Separate, MessageQueue::Pulsar);
+    let mut mix = f.workloads[0].clone();
+    mix.name = "my-release-milvus-mixcoord".into();
+    mix.component = MixCoord;
+    mix.image = "milvusdb/milvus:v2.5.16".into();
+    f.workloads.push(mix);
+    let resumed = Options {
+        resume_from: Some(v("2.5.4")),
+        resume_layout: Some(Layout::Separate),
+        ..Options::default()
+    };
+    let p = plan(&f, &v("2.6.15"), &resumed).unwrap();
+    assert_eq!(
+        summary(&p).iter().map(|h| h.0).collect::<Vec<_>>(),
+        [Path::Helm, Path::Helm]
+    );
+    assert_eq!(p.hops[0].layout_before, Layout::Separate);
+    // Half into 2.6 (a streamingnode already there) still needs no second stop.
+    let mut f = facts("2.5.16", Layout::MixCoord, MessageQueue::Pulsar);
+    let mut sn = f.workloads[0].clone();
+    sn.name = "my-release-milvus-streamingnode".into();
+    sn.component = StreamingNode;
+    f.workloads.push(sn);
+    let p = plan(&f, &v("2.6.15"), &Options::default()).unwrap();
+    assert_eq!(p.hops.len(), 1, "{:?}", summary(&p));
 }
