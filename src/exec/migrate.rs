@@ -163,13 +163,7 @@ async fn record(run: &mut Run<'_>, index: usize) -> Result<(), Error> {
 }
 
 async fn live_workloads(run: &Run<'_>) -> Result<Vec<crate::planner::facts::Workload>, Error> {
-    cluster::workloads(
-        &run.ctx.client,
-        &run.ctx.namespace,
-        &run.progress.release,
-        &run.facts.values.chart_name,
-    )
-    .await
+    cluster::workloads(run.ctx, &run.progress.release, &run.facts.values.chart_name).await
 }
 
 /// Every Milvus Deployment scaled to 0; returns when the last pod was gone.
@@ -274,7 +268,8 @@ async fn session_wait(run: &Run<'_>) -> (Duration, &'static str) {
     }
     if let Some(config) = &run.facts.config {
         let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
-        if let Ok(Some(cm)) = api.get_opt(&config.config_map).await {
+        let name = &config.config_map;
+        if let Ok(Some(cm)) = run.ctx.retry.call(|| api.get_opt(name)).await {
             if let Some(ttl) = objects::session_ttl(&cm.data.unwrap_or_default()) {
                 return (ttl, "common.session.ttl");
             }

@@ -108,8 +108,7 @@ pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
     if !plan.hops.iter().any(|h| h.ordered) {
         return Ok(out);
     }
-    let live =
-        crate::world::cluster::deployments(&ctx.client, &ctx.namespace, &plan.release).await?;
+    let live = crate::world::cluster::deployments(ctx, &plan.release).await?;
     let mut before: BTreeMap<String, Value> = live
         .iter()
         .map(|d| (name_of(d), serde_json::to_value(d).unwrap_or_default()))

@@ -77,7 +77,7 @@ impl Context {
             other => other?,
         };
         let (deployments, api_server_version, mut autoscalers) = tokio::join!(
-            cluster::deployments(&self.client, &self.namespace, release_name),
+            cluster::deployments(self, release_name),
             cluster::api_server_version(&self.client),
             cluster::autoscalers(&self.client, &self.namespace)
         );
