@@ -29,6 +29,7 @@ use crate::world::cluster;
 use crate::world::gather::Context;
 use crate::world::helm::Helm;
 use crate::world::kube_config::KubeSettings;
+use crate::world::retry::Retry;
 
 pub async fn run(cli: Cli) -> Result<(), Error> {
     let global = &cli.global;
@@ -80,8 +81,23 @@ async fn context_in(
         helm,
         client,
         namespace: namespace.to_string(),
+        retry: Retry::none(),
         local_charts,
     })
+}
+
+/// The progress deadline must outlast a coordinator's minReadySeconds, during
+/// which its new pod shows no progress (Kubernetes demands the same).
+fn check_deadlines(exec: &ExecArgs) -> Result<(), Error> {
+    let min_ready = Duration::from_secs(u64::try_from(exec.min_ready_seconds).unwrap_or(0));
+    if exec.run.progress_deadline > min_ready {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--progress-deadline {} must be longer than --min-ready-seconds {}: a coordinator's new pod shows no progress while it waits that long (Kubernetes demands the same of progressDeadlineSeconds); pass a longer --progress-deadline or a smaller --min-ready-seconds",
+        humantime::format_duration(exec.run.progress_deadline),
+        exec.min_ready_seconds
+    )))
 }
 
 fn options(args: &UpgradeArgs) -> Result<Options, Error> {
@@ -98,6 +114,7 @@ fn options(args: &UpgradeArgs) -> Result<Options, Error> {
     if args.path == PathChoice::Rolling && chart_version.is_some() {
         return Err(Error::Usage("--chart-version conflicts with --path rolling: a rolling upgrade patches images and uses no chart".into()));
     }
+    check_deadlines(&args.exec)?;
     if !args.charts.is_empty() {
         let clash = match (&chart_version, &args.repo) {
             (Some(_), _) => Some("--chart-version: the chart's version is in its Chart.yaml"),
@@ -135,7 +152,7 @@ async fn resume(
     target: &MilvusVersion,
     options: &mut Options,
 ) -> Result<bool, Error> {
-    let recorded = crate::exec::state::load(&ctx.client, &ctx.namespace, release).await?;
+    let recorded = crate::exec::state::load(ctx, release).await?;
     let Some(p) = recorded.filter(|p| p.to.parse::<MilvusVersion>().ok().as_ref() == Some(target))
     else {
         return Ok(false);
@@ -208,7 +225,7 @@ async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<(), Error> {
         checks: &checks,
         file: Some(file),
     };
-    carry_out(global, &ctx, shown, &args.exec, args.dry_run).await
+    carry_out(global, ctx, shown, &args.exec, args.dry_run).await
 }
 
 /// What was planned and checked, and the plan file's fields.
@@ -222,7 +239,7 @@ struct Shown<'a> {
 /// Shows the plan and its checks, then (unless a dry run) confirms and runs it.
 async fn carry_out(
     global: &GlobalArgs,
-    ctx: &Context,
+    mut ctx: Context,
     shown: Shown<'_>,
     exec: &ExecArgs,
     dry_run: bool,
@@ -233,10 +250,11 @@ async fn carry_out(
         checks,
         file,
     } = shown;
+    let settings = exec.settings();
     let ready = checks.iter().all(|c| c.ok);
     match global.output {
         Output::Json if dry_run || !ready => {
-            let mut doc = json!({"schema": plan::SCHEMA, "dry_run": dry_run, "ready": ready, "plan": plan, "checks": checks});
+            let mut doc = json!({"schema": plan::SCHEMA, "dry_run": dry_run, "ready": ready, "plan": plan, "deadlines": deadlines_json(&settings), "checks": checks});
             if let (Some(doc), Some(serde_json::Value::Object(extra))) = (doc.as_object_mut(), file)
             {
                 doc.extend(extra);
@@ -244,7 +262,13 @@ async fn carry_out(
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Output::Json => {}
-        Output::Text => print!("{}", plan_text::plan_text(plan, facts, checks)),
+        Output::Text => {
+            let deadlines = plan_text::Deadlines {
+                progress: settings.progress_deadline,
+                total: settings.timeout,
+            };
+            print!("{}", plan_text::plan_text(plan, facts, checks, &deadlines))
+        }
     }
     let failed: Vec<&str> = checks
         .iter()
@@ -261,13 +285,21 @@ async fn carry_out(
         return Ok(());
     }
     confirm(exec.yes)?;
+    // From the first write on, transient API errors are retried (planning reads
+    // fail at once: an unreachable cluster is said before any prompt).
+    ctx.retry = Retry::within(settings.progress_deadline);
     let events = reporter(global);
     let started = std::time::Instant::now();
-    let settings = exec.settings();
-    let ran = runner::run(ctx, facts, plan, &settings, Box::new(events.clone())).await;
+    let ran = runner::run(&ctx, facts, plan, &settings, Box::new(events.clone())).await;
     let (elapsed, result) = match ran {
         Ok(outcome) => {
-            report(global, plan, outcome.elapsed, outcome.result.as_ref().err());
+            report(
+                global,
+                plan,
+                &settings,
+                outcome.elapsed,
+                outcome.result.as_ref().err(),
+            );
             (outcome.elapsed, outcome.result)
         }
         // Refused before the first hop (lock held, the release changed meanwhile).
@@ -294,6 +326,7 @@ fn reporter(global: &GlobalArgs) -> Arc<dyn Events> {
 /// and compares: the digest of the facts, then the plan itself; refuses before
 /// any write otherwise.
 async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
+    check_deadlines(&args.exec)?;
     let path = args.file.display().to_string();
     let unusable = |why: String| {
         Error::Usage(format!(
@@ -344,7 +377,15 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<(), Error> {
         checks: &checks,
         file: None,
     };
-    carry_out(global, &ctx, shown, &args.exec, false).await
+    carry_out(global, ctx, shown, &args.exec, false).await
+}
+
+/// Both deadlines, for the plan's JSON.
+fn deadlines_json(settings: &Settings) -> serde_json::Value {
+    json!({
+        "progress_deadline_seconds": settings.progress_deadline.as_secs(),
+        "timeout_seconds": settings.timeout.map(|t| t.as_secs()),
+    })
 }
 
 /// A plan file that does not fit the release any more, as the command's error.
@@ -399,12 +440,18 @@ fn tenths(elapsed: Duration) -> f64 {
     (elapsed.as_secs_f64() * 10.0).round() / 10.0
 }
 
-fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Error>) {
+fn report(
+    global: &GlobalArgs,
+    plan: &Plan,
+    settings: &Settings,
+    elapsed: Duration,
+    error: Option<&Error>,
+) {
     let seconds = tenths(elapsed);
     match global.output {
         Output::Json => {
             let outcome = outcome_name(error);
-            let body = json!({"schema": "helm-milvus-upgrade/result/v1", "release": plan.release, "from": plan.from, "to": plan.to, "outcome": outcome, "error": error.map(ToString::to_string), "seconds": seconds, "plan": plan});
+            let body = json!({"schema": "helm-milvus-upgrade/result/v1", "release": plan.release, "from": plan.from, "to": plan.to, "outcome": outcome, "error": error.map(ToString::to_string), "seconds": seconds, "plan": plan, "deadlines": deadlines_json(settings)});
             println!(
                 "{}",
                 serde_json::to_string_pretty(&body).unwrap_or_default()
@@ -420,9 +467,12 @@ fn report(global: &GlobalArgs, plan: &Plan, elapsed: Duration, error: Option<&Er
 
 /// `helm milvus-upgrade rollback RELEASE`.
 async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error> {
-    let ctx = context(global, args.run.helm_args.clone()).await?;
+    let settings = args.settings();
+    let mut ctx = context(global, args.run.helm_args.clone()).await?;
+    // Writing from the start: transient API errors are retried.
+    ctx.retry = Retry::within(settings.progress_deadline);
     let events = Box::new(reporter(global));
-    let summary = match undo(&ctx, &args.release, &args.settings(), events).await? {
+    let summary = match undo(&ctx, &args.release, &settings, events).await? {
         Undo::RolledBack(summary) => summary,
         Undo::NothingRecorded => {
             println!(

@@ -273,9 +273,12 @@ impl FleetArgs {
 /// How a command that writes runs: shared by `upgrade` and `rollback`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Overall time limit, e.g. 600s, 15m, 1h
-    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
-    pub timeout: Duration,
+    /// A wait (rollout, layout, migration pod) fails when nothing progresses for this long, like Kubernetes' progressDeadlineSeconds
+    #[arg(long, default_value = "10m", value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_PROGRESS_DEADLINE")]
+    pub progress_deadline: Duration,
+    /// Time limit for the whole run, e.g. 2h (default: none, the progress deadline alone)
+    #[arg(long, value_parser = parse_duration, env = "HELM_MILVUS_UPGRADE_TIMEOUT")]
+    pub timeout: Option<Duration>,
     /// Take over the upgrade lock held by another run (only if that run is dead)
     #[arg(long, env = "HELM_MILVUS_UPGRADE_TAKE_OVER")]
     pub take_over: bool,
@@ -379,6 +382,7 @@ pub struct RollbackArgs {
 impl RollbackArgs {
     pub fn settings(&self) -> Settings {
         Settings {
+            progress_deadline: self.run.progress_deadline,
             timeout: self.run.timeout,
             take_over: self.run.take_over,
             migration: self.migration.settings(),
@@ -390,6 +394,7 @@ impl RollbackArgs {
 impl ExecArgs {
     pub fn settings(&self) -> Settings {
         Settings {
+            progress_deadline: self.run.progress_deadline,
             timeout: self.run.timeout,
             take_over: self.run.take_over,
             no_rollback: self.no_rollback,
@@ -492,7 +497,8 @@ mod tests {
         let Command::Upgrade(u) = cli.command else {
             panic!()
         };
-        assert_eq!(u.exec.run.timeout, Duration::from_secs(90));
+        assert_eq!(u.exec.run.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(u.exec.run.progress_deadline, Duration::from_secs(600));
         assert_eq!(u.exec.run.helm_args, ["--server-side=false"]);
         assert_eq!(cli.global.namespace, "ns");
         assert_eq!(cli.global.output, Output::Json);
@@ -522,7 +528,7 @@ mod tests {
             panic!("not rollback")
         };
         assert_eq!(r.release, "rel");
-        assert_eq!(r.settings().timeout, Duration::from_secs(60));
+        assert_eq!(r.settings().timeout, Some(Duration::from_secs(60)));
         assert_eq!(r.migration.session_wait, Some(Duration::from_secs(5)));
     }
 

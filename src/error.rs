@@ -90,7 +90,16 @@ pub enum Error {
     #[error("`helm {command}` failed: {stderr}{}", helm_hint(.stderr))]
     Helm { command: String, stderr: String },
     #[error("cannot reach the Kubernetes API{server}: {message}\n  fix: check KUBECONFIG, --kube-context and that the API server is up")]
-    Cluster { server: String, message: String },
+    Cluster {
+        server: String,
+        message: String,
+        /// Throttled, failing (5xx) or unreachable: it may answer if asked again.
+        transient: bool,
+    },
+    /// Mid-run, the API server kept failing for the progress deadline: the
+    /// upgrade was not judged, so nothing was rolled back.
+    #[error("the Kubernetes API did not answer for the progress deadline ({0}); nothing was rolled back and the progress is kept\n  fix: check that the API server is up, then run the same command again to resume")]
+    Unavailable(String),
     #[error("the Kubernetes API{server} refused your credentials ({message})\n  fix: the token or certificate is expired or wrong: renew them in your kubeconfig")]
     Unauthorized { server: String, message: String },
     #[error("not allowed: {0}")]
@@ -117,6 +126,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The API server failed to answer, rather than answering about the upgrade.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Cluster {
+                transient: true,
+                ..
+            } | Error::Unavailable(_)
+        )
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Plan(e) => plan_exit_code(e),
@@ -124,6 +144,7 @@ impl Error {
             Error::ReleaseNotFound { .. } => exit::RELEASE,
             Error::HelmMissing
             | Error::Cluster { .. }
+            | Error::Unavailable(_)
             | Error::Unauthorized { .. }
             | Error::Helm { .. } => exit::ENVIRONMENT,
             Error::Forbidden(_) | Error::Preflight(_) | Error::PlanRefused { .. } => {

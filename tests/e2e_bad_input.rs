@@ -278,6 +278,15 @@ fn cases(helm: Helm, ns: &TestNs, dir: &Path) -> Vec<Case> {
             &["600s, 15m or 1h"],
         ),
         case(
+            "progress deadline not longer than minReadySeconds",
+            &["good", "--to", "2.4.9", "--progress-deadline", "20s"],
+            2,
+            &[
+                "--progress-deadline 20s must be longer than --min-ready-seconds 30",
+                "pass a longer --progress-deadline",
+            ],
+        ),
+        case(
             "path not possible",
             &["good", "--to", "2.4.9", "--dry-run", "--path", "migrate"],
             5,

@@ -339,20 +339,16 @@ fn restart_apiserver() {
     );
 }
 
-#[test]
-fn api_server_restart_during_a_rollout_wait() {
-    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
-    let helm = Helm::V3;
-    let ns = TestNs::new("fault-apiserver");
-    install_release(helm, &ns, "ar", "4.2.8", &[]);
+/// Runs `cmd`, restarts the API server once the audit log shows `reached`, and
+/// returns how the run ended.
+fn restart_when(cmd: &mut Command, reached: impl Fn(&Events) -> bool) -> (Mark, Outcome) {
     let mark = audit::mark();
-    let child = plugin_cmd(helm, &ns)
-        .args(upgrade_args("ar", "2.5.0"))
+    let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    mark.wait_for(WAIT, |e| !plugin_patches(e, ns.name()).is_empty());
+    mark.wait_for(WAIT, reached);
     restart_apiserver();
     let out = child.wait_with_output().unwrap();
     let out = Outcome {
@@ -360,11 +356,111 @@ fn api_server_restart_during_a_rollout_wait() {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
+    (mark, out)
+}
+
+#[test]
+fn api_server_restart_during_a_rollout_wait() {
+    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
+    let helm = Helm::V3;
+    let ns = TestNs::new("fault-apiserver");
+    install_release(helm, &ns, "ar", "4.2.8", &[]);
+    let (mark, out) = restart_when(
+        plugin_cmd(helm, &ns).args(upgrade_args("ar", "2.5.0")),
+        |e| !plugin_patches(e, ns.name()).is_empty(),
+    );
     out.assert_code(0);
     assert_all_on(&ns, "ar", "milvusdb/milvus:v2.5.0");
     assert_clean(&ns, "ar");
     let patches = plugin_patches(&mark.events(), ns.name());
     assert_eq!(patches.len(), 5, "{patches:?}");
+}
+
+/// The plugin's state saves after its first Deployment patch: in a migration the
+/// first is the `sessions` stage, written once every Milvus pod is gone.
+fn state_saved_after_stopping(events: &Events, ns: &str, release: &str) -> bool {
+    let plugin: Vec<_> = plugin_events(events, ns).0;
+    let state = format!("{release}-milvus-upgrade-state");
+    plugin
+        .iter()
+        .position(|e| e.verb == "patch" && e.resource == "deployments")
+        .is_some_and(|at| {
+            plugin[at..]
+                .iter()
+                .any(|e| e.resource == "configmaps" && e.name == state)
+        })
+}
+
+/// A 2.1.4 release `mr` migrating to 2.2.0 with `extra` flags; the API server
+/// restarts while the run waits for etcd sessions to expire, so the backup stage's
+/// first requests find it down.
+fn migration_through_an_api_server_restart(
+    helm: Helm,
+    ns: &TestNs,
+    extra: &[&str],
+) -> (Mark, Outcome) {
+    install_release(helm, ns, "mr", "3.2.18", &[]);
+    let mut cmd = plugin_cmd(helm, ns);
+    cmd.args(["mr", "--to", "2.2.0", "--yes", "--session-wait", "1s"])
+        .args(extra);
+    restart_when(&mut cmd, |e| state_saved_after_stopping(e, ns.name(), "mr"))
+}
+
+fn assert_not_rolled_back(mark: &Mark, ns: &TestNs, out: &Outcome) {
+    assert!(!out.stderr.contains("rolling back"), "{}", out.stderr);
+    let rollback_pod = plugin_events(&mark.events(), ns.name())
+        .verb("create")
+        .named("milvus-meta-migration-rollback-mr");
+    assert!(rollback_pod.is_empty(), "rolled back: {:?}", rollback_pod.0);
+}
+
+/// Requests that find the API server down are retried with backoff, and the run
+/// finishes without a rollback.
+fn api_server_restart_during_a_migration(helm: Helm, prefix: &str) {
+    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
+    let ns = TestNs::new(prefix);
+    let (mark, out) = migration_through_an_api_server_restart(helm, &ns, &[]);
+    out.assert_code(0);
+    out.assert_stderr_has(&["Kubernetes API: ", "retrying in"]);
+    assert_not_rolled_back(&mark, &ns, &out);
+    assert_all_on(&ns, "mr", "milvusdb/milvus:v2.2.0");
+    assert_clean(&ns, "mr");
+}
+
+#[test]
+fn api_server_restart_during_a_migration_helm3() {
+    api_server_restart_during_a_migration(Helm::V3, "fault-apiserver-mig3");
+}
+
+#[test]
+fn api_server_restart_during_a_migration_helm4() {
+    api_server_restart_during_a_migration(Helm::V4, "fault-apiserver-mig4");
+}
+
+/// Down for longer than the progress deadline (3 s against a restart of many):
+/// the run stops without a rollback, exit 7, progress kept; once the API server is
+/// back the same command resumes and finishes.
+#[test]
+fn an_api_server_down_past_the_progress_deadline_stops_the_run_resumable() {
+    let _cluster = APISERVER.write().unwrap_or_else(|e| e.into_inner());
+    let helm = Helm::V3;
+    let ns = TestNs::new("fault-apiserver-down");
+    let extra = ["--progress-deadline", "3s", "--min-ready-seconds", "0"];
+    let (mark, out) = migration_through_an_api_server_restart(helm, &ns, &extra);
+    out.assert_code(7);
+    out.assert_stderr_has(&[
+        "did not answer for the progress deadline",
+        "nothing was rolled back and the progress is kept",
+        "run the same command again to resume",
+    ]);
+    assert_not_rolled_back(&mark, &ns, &out);
+    assert!(state_cm(&ns, "mr").is_some(), "progress kept");
+    let mut again = vec!["mr", "--to", "2.2.0", "--yes", "--session-wait", "1s"];
+    again.extend(extra);
+    let resumed = run_plugin(helm, &ns, &again);
+    resumed.assert_code(0);
+    assert_all_on(&ns, "mr", "milvusdb/milvus:v2.2.0");
+    assert_clean(&ns, "mr");
 }
 
 // ------------------------------------------------------------------ 3. never ready, --no-rollback

@@ -51,6 +51,7 @@ pub async fn planned_objects(
             client,
             namespace,
             release,
+            retry: crate::world::retry::Retry::none(),
         }
         .pod_fit()
         .await?;

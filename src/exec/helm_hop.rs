@@ -29,7 +29,8 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
     }
     match wait_layout(run, hop.layout_after, &hop.image).await {
         Ok(()) => Ok(()),
-        Err(reason) => Err(fail(run, hop, before, reason).await),
+        Err(WaitError::Unreachable(e)) => Err(Error::Unavailable(e)),
+        Err(e) => Err(fail(run, hop, before, e.describe()).await),
     }
 }
 
@@ -141,10 +142,10 @@ pub async fn fail(run: &mut Run<'_>, hop: &Hop, before: u64, reason: String) -> 
         .first()
         .map(|w| w.image.clone())
         .unwrap_or_default();
-    run.deadline = tokio::time::Instant::now() + run.timeout;
+    run.clock.restart();
     match wait_layout(run, hop.layout_before, &old_image).await {
         Ok(()) => Error::RolledBack(format!("{reason}. Rolled back to helm revision {before}; every Deployment is back on {old_image}")),
-        Err(e) => Error::Failed(format!("{reason}. Rolled back to helm revision {before}, but the old version did not come back: {e}")),
+        Err(e) => Error::Failed(format!("{reason}. Rolled back to helm revision {before}, but the old version did not come back: {}", e.describe())),
     }
 }
 
@@ -166,8 +167,9 @@ fn pending(workloads: &[Workload], layout: Layout, image: &str) -> Option<Vec<St
     (!not_ready.is_empty()).then_some(not_ready)
 }
 
-/// Watches the release's Deployments until they form the layout on the image.
-pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(), String> {
+/// Watches the release's Deployments until they form the layout on the image;
+/// any change of theirs is progress.
+pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(), WaitError> {
     let config = watcher::Config::default().labels(&release_selector(&run.progress.release));
     let mut stream = watcher::watcher(run.deployments(), config)
         .default_backoff()
@@ -176,11 +178,20 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
     let mut seen: BTreeMap<String, Deployment> = BTreeMap::new();
     let mut listing: BTreeMap<String, Deployment> = BTreeMap::new();
     let mut last = Vec::new();
+    let mut stall = run.clock.watch::<Vec<Workload>>();
+    let mut failing: Option<String> = None;
     loop {
         let event = tokio::select! {
             e = stream.next() => e,
-            _ = tokio::time::sleep_until(run.deadline) => return Err(format!("timed out: {}", waiting(&last))),
-            _ = run.interrupt.wait() => return Err("interrupted".into()),
+            why = stall.expired() => return Err(match failing {
+                Some(e) => WaitError::Unreachable(e),
+                None => WaitError::Layout(why, waiting(&last)),
+            }),
+            _ = run.interrupt.wait() => return Err(WaitError::Interrupted),
+        };
+        failing = match &event {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
         };
         let ready = match event {
             Some(Ok(Event::Apply(d))) => {
@@ -204,7 +215,7 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
                 true
             }
             Some(Err(_)) => false,
-            None => return Err(format!("{:?}", WaitError::Gone)),
+            None => return Err(WaitError::Gone),
         };
         if !ready {
             continue;
@@ -216,6 +227,7 @@ pub async fn wait_layout(run: &Run<'_>, layout: Layout, image: &str) -> Result<(
         for w in &workloads {
             run.events.rollout(&w.name, &w.rollout);
         }
+        stall.observe(workloads.clone());
         match pending(&workloads, layout, image) {
             None => return Ok(()),
             Some(on) => {

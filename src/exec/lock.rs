@@ -11,13 +11,15 @@ use k8s_openapi::jiff::Timestamp;
 use std::sync::{Arc, Mutex};
 
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions};
-use kube::{Api, Client};
+use kube::Api;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::exec::rollout::Interrupt;
 use crate::exec::state::RELEASE_LABEL;
 use crate::world::cluster::api_error;
+use crate::world::gather::Context;
+use crate::world::retry::Retry;
 
 pub const LEASE_SECONDS: i32 = 30;
 
@@ -25,14 +27,63 @@ pub fn lock_name(release: &str) -> String {
     format!("{release}-milvus-upgrade-lock")
 }
 
-/// `host/pid`: who holds the lock.
+/// `host/pid/start`: who holds the lock — the machine, the process and when
+/// that process started (seconds since the epoch), so a pid reused by another
+/// process does not pass for the holder. From `sysinfo`, on Linux and macOS alike.
 pub fn identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}/{}", host.trim(), std::process::id())
+    let host = sysinfo::System::host_name().unwrap_or_default();
+    let pid = std::process::id();
+    let started = process_start(pid).unwrap_or(0);
+    format!("{host}/{pid}/{started}")
+}
+
+/// When the process `pid` on this machine started; None when there is none.
+fn process_start(pid: u32) -> Option<u64> {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    let mut system = System::new().ok()?;
+    let pid = Pid::from_u32(pid);
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing(),
+    );
+    system.process(pid).map(|p| p.start_time())
+}
+
+/// A Lease holder as `identity` writes it (older runs wrote `host/pid`).
+#[derive(Debug, PartialEq)]
+struct Holder<'a> {
+    host: &'a str,
+    pid: u32,
+    started: Option<u64>,
+}
+
+impl<'a> Holder<'a> {
+    fn parse(text: &'a str) -> Option<Self> {
+        let mut parts = text.split('/');
+        let host = parts.next()?;
+        let pid = parts.next()?.parse().ok()?;
+        let started = parts.next().and_then(|s| s.parse().ok());
+        Some(Holder { host, pid, started })
+    }
+
+    /// Gone from this machine: no process with its pid, or one started at
+    /// another time (the pid was reused). `running` is that pid's start now.
+    fn gone(&self, my_host: &str, running: Option<u64>) -> bool {
+        if self.host != my_host {
+            return false;
+        }
+        match (running, self.started) {
+            (None, _) => true,
+            (Some(now), Some(then)) => now != then,
+            (Some(_), None) => false,
+        }
+    }
 }
 
 pub struct Lock {
     api: Api<Lease>,
+    retry: Retry,
     name: String,
     me: String,
     renewer: JoinHandle<()>,
@@ -41,17 +92,14 @@ pub struct Lock {
 }
 
 impl Lock {
-    pub async fn acquire(
-        client: &Client,
-        namespace: &str,
-        release: &str,
-        take_over: bool,
-    ) -> Result<Lock, Error> {
-        let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    pub async fn acquire(ctx: &Context, release: &str, take_over: bool) -> Result<Lock, Error> {
+        let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let retry = ctx.retry;
         let name = lock_name(release);
         let me = identity();
         // Look first: a held lock is refused without a single write.
-        let held = match api.get_opt(&name).await.map_err(api_error)? {
+        let found = retry.call(|| api.get_opt(&name)).await.map_err(api_error)?;
+        let held = match found {
             Some(current) => take(&api, current, release, &me, take_over).await?,
             None => match api
                 .create(&PostParams::default(), &lease(&name, release, &me, None))
@@ -72,6 +120,7 @@ impl Lock {
         ));
         Ok(Lock {
             api,
+            retry,
             name,
             me,
             renewer,
@@ -90,7 +139,9 @@ impl Lock {
     /// preconditions): another run's lock is never removed.
     pub async fn release(self) -> Result<(), Error> {
         self.renewer.abort();
-        let Some(current) = self.api.get_opt(&self.name).await.map_err(api_error)? else {
+        let (api, name) = (&self.api, &self.name);
+        let found = self.retry.call(|| api.get_opt(name)).await;
+        let Some(current) = found.map_err(api_error)? else {
             return Ok(());
         };
         let holder = current
@@ -107,7 +158,7 @@ impl Lock {
             }),
             ..DeleteParams::default()
         };
-        match self.api.delete(&self.name, &params).await {
+        match self.retry.call(|| api.delete(name, &params)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
             Err(e) => Err(api_error(e)),
@@ -180,14 +231,11 @@ fn expired(spec: &LeaseSpec) -> bool {
 
 /// A holder on this host whose process no longer exists.
 fn holder_is_dead(holder: &str) -> bool {
-    let mine = identity();
-    let (my_host, _) = mine.split_once('/').unwrap_or_default();
-    match holder.split_once('/') {
-        Some((host, pid)) if host == my_host => {
-            !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        }
-        _ => false,
-    }
+    let Some(holder) = Holder::parse(holder) else {
+        return false;
+    };
+    let host = sysinfo::System::host_name().unwrap_or_default();
+    holder.gone(&host, process_start(holder.pid))
 }
 
 /// Renews every third of the lease time; each renewal is a merge patch carrying
@@ -230,7 +278,8 @@ async fn renew(
             }
             // Transient (API server restart, network): try again next tick,
             // the Lease outlives two missed renewals.
-            Err(_) => None,
+            Err(e) if crate::world::retry::is_transient(&e) => None,
+            Err(e) => Some(format!("it cannot be renewed ({e})")),
         };
         if let Some(why) = lost {
             eprintln!("lock lease {name} lost: {why}; stopping before the next write (run the same command again to resume)");
@@ -239,5 +288,43 @@ async fn renew(
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_its_own_live_holder() {
+        let me = identity();
+        let holder = Holder::parse(&me).unwrap();
+        assert_eq!(holder.pid, std::process::id());
+        assert!(holder.started.is_some_and(|s| s > 0), "{me}");
+        assert!(!holder_is_dead(&me));
+    }
+
+    #[test]
+    fn a_holder_is_gone_when_its_process_is_or_its_pid_was_reused() {
+        let h = Holder::parse("node-1/42/1000").unwrap();
+        assert_eq!(
+            h,
+            Holder {
+                host: "node-1",
+                pid: 42,
+                started: Some(1000)
+            }
+        );
+        assert!(h.gone("node-1", None));
+        assert!(h.gone("node-1", Some(2000)), "pid reused");
+        assert!(!h.gone("node-1", Some(1000)));
+        assert!(
+            !h.gone("node-2", None),
+            "another machine's process is unknown"
+        );
+        let old = Holder::parse("node-1/42").unwrap();
+        assert!(old.gone("node-1", None));
+        assert!(!old.gone("node-1", Some(5)));
+        assert_eq!(Holder::parse("nobody"), None);
     }
 }

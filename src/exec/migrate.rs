@@ -15,7 +15,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
@@ -26,9 +25,11 @@ pub use settings::MigrationSettings;
 use stage::Stage;
 
 use crate::error::Error;
+use crate::exec::deadline::Clock;
 use crate::exec::events;
+use crate::exec::rollout::WaitError;
 use crate::exec::run::Run;
-use crate::exec::state::{DeploymentRecord, FIELD_MANAGER};
+use crate::exec::state::DeploymentRecord;
 use crate::planner::component::{Component, ALL};
 use crate::planner::plan::{Hop, Step};
 use crate::world::cluster::{self, api_error, INSTANCE_LABEL, NAME_LABEL};
@@ -98,7 +99,7 @@ async fn advance(run: &mut Run<'_>, hop: &Hop, index: usize, stage: Stage) -> Re
                 .run_pod(
                     Job::Migrate,
                     &run.migration.migration_image,
-                    run.deadline,
+                    &run.clock,
                     &run.interrupt,
                 )
                 .await?;
@@ -130,6 +131,7 @@ pub fn objects<'a>(run: &'a Run<'_>) -> Objects<'a> {
         client: &run.ctx.client,
         namespace: &run.ctx.namespace,
         release: &run.progress.release,
+        retry: run.ctx.retry,
     }
 }
 
@@ -137,7 +139,7 @@ pub fn objects<'a>(run: &'a Run<'_>) -> Objects<'a> {
 async fn fresh_start(run: &Run<'_>) -> Result<(), Error> {
     let objects = objects(run);
     for job in [Job::Backup, Job::Migrate, Job::Rollback] {
-        objects.delete_pod(job, run.deadline).await?;
+        objects.delete_pod(job, &run.clock).await?;
     }
     objects.mark_backup(None).await
 }
@@ -166,23 +168,15 @@ async fn record(run: &mut Run<'_>, index: usize) -> Result<(), Error> {
 }
 
 async fn live_workloads(run: &Run<'_>) -> Result<Vec<crate::planner::facts::Workload>, Error> {
-    cluster::workloads(
-        &run.ctx.client,
-        &run.ctx.namespace,
-        &run.progress.release,
-        &run.facts.values.chart_name,
-    )
-    .await
+    cluster::workloads(run.ctx, &run.progress.release, &run.facts.values.chart_name).await
 }
 
 /// Every Milvus Deployment scaled to 0; returns when the last pod was gone.
 pub async fn stop(run: &Run<'_>) -> Result<Timestamp, Error> {
-    let api = run.deployments();
     let live = live_workloads(run).await?;
-    let params = PatchParams::apply(FIELD_MANAGER);
-    let body = Patch::Strategic(json!({"spec": {"replicas": 0}}));
+    let body = json!({"spec": {"replicas": 0}});
     let running: Vec<_> = live.iter().filter(|w| w.replicas != 0).collect();
-    let patches = running.iter().map(|w| api.patch(&w.name, &params, &body));
+    let patches = running.iter().map(|w| run.patch_deployment(&w.name, &body));
     for (w, result) in running.iter().zip(futures::future::join_all(patches).await) {
         result.map_err(api_error)?;
         run.events.event(events::Event::Scaled {
@@ -237,11 +231,20 @@ async fn pods_gone(run: &Run<'_>) -> Result<Timestamp, Error> {
     let mut pods: BTreeMap<String, ()> = BTreeMap::new();
     let mut listing: BTreeMap<String, ()> = BTreeMap::new();
     let mut listed = false;
+    let mut stall = run.clock.watch::<BTreeMap<String, ()>>();
+    let mut failing: Option<String> = None;
     loop {
         let event = tokio::select! {
             e = stream.next() => e,
-            _ = tokio::time::sleep_until(run.deadline) => return Err(Error::Failed(format!("Milvus pods still running at the timeout: {}", pods.keys().cloned().collect::<Vec<_>>().join(", ")))),
+            why = stall.expired() => return Err(match failing {
+                Some(e) => Error::Unavailable(e),
+                None => Error::Failed(format!("Milvus pods still running: {why}: {}", pods.keys().cloned().collect::<Vec<_>>().join(", "))),
+            }),
             _ = run.interrupt.wait() => return Err(Error::Interrupted),
+        };
+        failing = match &event {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
         };
         let name = |p: &Pod| p.metadata.name.clone().unwrap_or_default();
         match event {
@@ -265,6 +268,7 @@ async fn pods_gone(run: &Run<'_>) -> Result<Timestamp, Error> {
         if listed && pods.is_empty() {
             return Ok(Timestamp::now());
         }
+        stall.observe(pods.clone());
     }
 }
 
@@ -276,7 +280,8 @@ async fn session_wait(run: &Run<'_>) -> (Duration, &'static str) {
     }
     if let Some(config) = &run.facts.config {
         let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
-        if let Ok(Some(cm)) = api.get_opt(&config.config_map).await {
+        let name = &config.config_map;
+        if let Ok(Some(cm)) = run.ctx.retry.call(|| api.get_opt(name)).await {
             if let Some(ttl) = objects::session_ttl(&cm.data.unwrap_or_default()) {
                 return (ttl, "common.session.ttl");
             }
@@ -389,7 +394,7 @@ async fn backup(run: &Run<'_>, hop: &Hop) -> Result<(), Error> {
         .run_pod(
             Job::Backup,
             &run.migration.migration_image,
-            run.deadline,
+            &run.clock,
             &run.interrupt,
         )
         .await?;
@@ -417,8 +422,10 @@ async fn start(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error> 
     restore_replicas(run).await?;
     match crate::exec::helm_hop::wait_layout(run, hop.layout_after, &hop.image).await {
         Ok(()) => Ok(()),
+        Err(WaitError::Unreachable(e)) => Err(Error::Unavailable(e)),
         Err(why) => Err(Error::Failed(format!(
-            "the new version did not come up: {why}{}",
+            "the new version did not come up: {}{}",
+            why.describe(),
             pod_reasons(run).await
         ))),
     }
@@ -503,7 +510,6 @@ pub(crate) async fn restore_replicas(run: &Run<'_>) -> Result<(), Error> {
     let pairs: Vec<(String, Component)> =
         live.iter().map(|w| (w.name.clone(), w.component)).collect();
     let plan = replica_plan(&run.progress.deployments, &pairs);
-    let api = run.deployments();
     for (name, replicas) in &plan.scale {
         let now = live
             .iter()
@@ -512,13 +518,9 @@ pub(crate) async fn restore_replicas(run: &Run<'_>) -> Result<(), Error> {
         if now == *replicas {
             continue;
         }
-        api.patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Strategic(&json!({"spec": {"replicas": replicas}})),
-        )
-        .await
-        .map_err(api_error)?;
+        run.patch_deployment(name, &json!({"spec": {"replicas": replicas}}))
+            .await
+            .map_err(api_error)?;
         run.events.event(events::Event::Scaled {
             deployment: name.clone(),
             from: now,
@@ -546,9 +548,9 @@ pub async fn cleanup_pods(run: &Run<'_>) {
         return;
     }
     let objects = objects(run);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let clock = Clock::start(Duration::from_secs(60), None);
     let jobs = [Job::Backup, Job::Migrate, Job::Rollback];
-    let deletes = jobs.iter().map(|j| objects.delete_pod(*j, deadline));
+    let deletes = jobs.iter().map(|j| objects.delete_pod(*j, &clock));
     for (job, result) in jobs.iter().zip(futures::future::join_all(deletes).await) {
         if let Err(e) = result {
             run.events.line(&format!(
@@ -565,6 +567,11 @@ pub(crate) async fn fail(run: &mut Run<'_>, index: usize, stage: Stage, e: Error
         return Error::Interrupted;
     }
     let reason = format!("stage '{stage}': {e}");
+    if e.is_transient() {
+        return Error::Unavailable(format!(
+            "{reason}; run the same command to resume at stage '{stage}'"
+        ));
+    }
     run.events.event(events::Event::Failed {
         step: "meta migration".into(),
         reason: reason.clone(),

@@ -7,6 +7,7 @@
 //! Depends on `planner` and `world`.
 
 pub mod admission;
+pub mod deadline;
 pub mod events;
 pub mod fleet;
 pub mod helm_hop;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::error::Error;
 use crate::exec::events::Event;
 use crate::exec::helm_hop;
-use crate::exec::rollout::wait_complete;
+use crate::exec::rollout::{wait_complete, WaitError};
 use crate::exec::run::Run;
 use crate::exec::state::{ObjectRecord, OrderedRecord, FIELD_MANAGER};
 use crate::planner::component::Component;
@@ -109,8 +109,7 @@ pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
     if !plan.hops.iter().any(|h| h.ordered) {
         return Ok(out);
     }
-    let live =
-        crate::world::cluster::deployments(&ctx.client, &ctx.namespace, &plan.release).await?;
+    let live = crate::world::cluster::deployments(ctx, &plan.release).await?;
     let mut before: BTreeMap<String, Value> = live
         .iter()
         .map(|d| (name_of(d), serde_json::to_value(d).unwrap_or_default()))
@@ -203,10 +202,11 @@ pub async fn run(run: &mut Run<'_>, hop: &Hop, index: usize) -> Result<(), Error
         run.save().await?;
     }
     check_no_rollout(run, index).await?;
-    if let Err(reason) = helm_hop::wait_layout(run, hop.layout_after, &hop.image).await {
-        return Err(helm_hop::fail(run, hop, before, reason).await);
+    match helm_hop::wait_layout(run, hop.layout_after, &hop.image).await {
+        Ok(()) => Ok(()),
+        Err(WaitError::Unreachable(e)) => Err(Error::Unavailable(e)),
+        Err(e) => Err(helm_hop::fail(run, hop, before, e.describe()).await),
     }
-    Ok(())
 }
 
 /// A step of the hop starts.
@@ -486,17 +486,14 @@ async fn wait_rolled_out(
         &run.ctx.namespace,
         name,
         generation,
-        run.deadline,
+        &run.clock,
         run.events.as_ref(),
         &run.interrupt,
     )
     .await
     .map_err(|e| match e {
-        crate::exec::rollout::WaitError::Interrupted => "interrupted".to_string(),
-        other => format!(
-            "deployment/{name}: {}",
-            crate::exec::rolling::wait_text(other)
-        ),
+        WaitError::Interrupted => "interrupted".to_string(),
+        other => format!("deployment/{name}: {}", other.describe()),
     })?;
     let live = run
         .deployments()
@@ -572,7 +569,7 @@ async fn undo(run: &mut Run<'_>, hop: &Hop, index: usize, reason: String) -> Err
             "{reason}. Left as it is (--no-rollback); Helm's release is unchanged; run the same command to resume"
         ));
     }
-    run.deadline = tokio::time::Instant::now() + run.timeout;
+    run.clock.restart();
     match restore_all(run, index).await {
         Ok(n) => Error::RolledBack(format!(
             "{reason}. Put {n} object(s) back as they were before the hop; Helm's release was not changed"
@@ -584,7 +581,7 @@ async fn undo(run: &mut Run<'_>, hop: &Hop, index: usize, reason: String) -> Err
 /// `helm milvus-upgrade rollback`: an ordered hop left by `--no-rollback` or an
 /// interrupted run, undone as a failure would have been; clears the progress.
 pub async fn undo_recorded(run: &mut Run<'_>, index: usize) -> Result<String, Error> {
-    run.deadline = tokio::time::Instant::now() + run.timeout;
+    run.clock.restart();
     let record = record(run, index).clone();
     let summary = if record.helm_upgraded {
         let before = run.progress.hops[index].revision_before.unwrap_or(0);
@@ -598,7 +595,7 @@ pub async fn undo_recorded(run: &mut Run<'_>, index: usize) -> Result<String, Er
             "put {n} object(s) back as they were before the hop; Helm's release was not changed"
         )
     };
-    crate::exec::state::clear(&run.ctx.client, &run.ctx.namespace, &run.progress.release).await?;
+    crate::exec::state::clear(run.ctx, &run.progress.release).await?;
     Ok(summary)
 }
 
@@ -619,18 +616,12 @@ async fn restore_all(run: &mut Run<'_>, index: usize) -> Result<usize, String> {
                 &run.ctx.namespace,
                 &o.name,
                 generation,
-                run.deadline,
+                &run.clock,
                 run.events.as_ref(),
                 &run.interrupt,
             )
             .await
-            .map_err(|e| {
-                format!(
-                    "deployment/{} did not come back: {}",
-                    o.name,
-                    crate::exec::rolling::wait_text(e)
-                )
-            })?;
+            .map_err(|e| format!("deployment/{} did not come back: {}", o.name, e.describe()))?;
             run.events.event(Event::RolledOut {
                 deployment: o.name.clone(),
                 rollback: true,

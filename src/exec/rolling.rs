@@ -112,7 +112,12 @@ async fn enable_active_standby(
     sections: &[String],
 ) -> Result<(), Error> {
     let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
-    let cm = api.get(name).await.map_err(api_error)?;
+    let cm = run
+        .ctx
+        .retry
+        .call(|| api.get(name))
+        .await
+        .map_err(api_error)?;
     let text = cm
         .data
         .and_then(|d| d.get(key).cloned())
@@ -132,8 +137,14 @@ async fn enable_active_standby(
     }
     let yaml = serde_yaml_ng::to_string(&doc)
         .map_err(|e| Error::Failed(format!("cannot write {key}: {e}")))?;
-    let patch = json!({"data": {key: yaml}});
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": patch["data"]})))
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {key: yaml}});
+    let (params, patch) = (
+        PatchParams::apply(FIELD_MANAGER).force(),
+        Patch::Apply(&body),
+    );
+    run.ctx
+        .retry
+        .call(|| api.patch(name, &params, &patch))
         .await
         .map_err(api_error)?;
     run.events.event(Event::ConfigPatched {
@@ -147,6 +158,18 @@ async fn enable_active_standby(
 struct StepFailure {
     deployment: String,
     reason: String,
+    /// The API server kept failing: the upgrade itself was not judged.
+    transient: bool,
+}
+
+impl StepFailure {
+    fn of(deployment: &str, e: &Error) -> Self {
+        StepFailure {
+            deployment: deployment.to_string(),
+            reason: e.to_string(),
+            transient: e.is_transient(),
+        }
+    }
 }
 
 /// Patches every Deployment of the batch, then waits for all their rollouts.
@@ -163,17 +186,13 @@ async fn roll_batch(run: &mut Run<'_>, batch: &[Patch1<'_>]) -> Result<(), StepF
             &run.ctx.namespace,
             p.deployment,
             *generation,
-            run.deadline,
+            &run.clock,
             run.events.as_ref(),
             &run.interrupt,
         )
     });
     let results = futures::future::join_all(waits).await;
     for ((p, _), result) in started.iter().zip(results) {
-        let failure = |reason: String| StepFailure {
-            deployment: p.deployment.to_string(),
-            reason,
-        };
         match result {
             Ok(_) => {
                 run.events.event(Event::RolledOut {
@@ -182,9 +201,15 @@ async fn roll_batch(run: &mut Run<'_>, batch: &[Patch1<'_>]) -> Result<(), StepF
                 });
                 mark(run, p.deployment, DeploymentPhase::Done)
                     .await
-                    .map_err(|e| failure(e.to_string()))?;
+                    .map_err(|e| StepFailure::of(p.deployment, &e))?;
             }
-            Err(e) => return Err(failure(wait_reason(run, p.deployment, e).await)),
+            Err(e) => {
+                return Err(StepFailure {
+                    deployment: p.deployment.to_string(),
+                    transient: matches!(e, WaitError::Unreachable(_)),
+                    reason: wait_reason(run, p.deployment, e).await,
+                })
+            }
         }
     }
     Ok(())
@@ -200,13 +225,8 @@ async fn start_one(run: &mut Run<'_>, p: &Patch1<'_>) -> Result<Option<i64>, Ste
         });
         return Ok(None);
     }
-    let failure = |reason: String| StepFailure {
-        deployment: p.deployment.to_string(),
-        reason,
-    };
-    let generation = set_image(run, p)
-        .await
-        .map_err(|e| failure(e.to_string()))?;
+    let failure = |e: Error| StepFailure::of(p.deployment, &e);
+    let generation = set_image(run, p).await.map_err(failure)?;
     run.events.event(Event::Patched {
         deployment: p.deployment.into(),
         image: p.to.into(),
@@ -214,7 +234,7 @@ async fn start_one(run: &mut Run<'_>, p: &Patch1<'_>) -> Result<Option<i64>, Ste
     });
     mark(run, p.deployment, DeploymentPhase::Patched)
         .await
-        .map_err(|e| failure(e.to_string()))?;
+        .map_err(failure)?;
     Ok(Some(generation))
 }
 
@@ -228,8 +248,7 @@ async fn mark(run: &mut Run<'_>, deployment: &str, phase: DeploymentPhase) -> Re
 /// Patches image, version label and (coordinators) strategy; returns the
 /// generation to wait for. A Deployment already on the image is not patched again.
 async fn set_image(run: &Run<'_>, p: &Patch1<'_>) -> Result<i64, Error> {
-    let api: Api<Deployment> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
-    let live = api.get(p.deployment).await.map_err(api_error)?;
+    let live = run.deployment(p.deployment).await?;
     if container_image(&live, p.container).as_deref() == Some(p.to) {
         return Ok(live.metadata.generation.unwrap_or(0));
     }
@@ -242,12 +261,8 @@ async fn set_image(run: &Run<'_>, p: &Patch1<'_>) -> Result<i64, Error> {
             json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
         body["spec"]["minReadySeconds"] = json!(run.min_ready_seconds);
     }
-    let patched = api
-        .patch(
-            p.deployment,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Strategic(&body),
-        )
+    let patched = run
+        .patch_deployment(p.deployment, &body)
         .await
         .map_err(api_error)?;
     Ok(patched.metadata.generation.unwrap_or(0))
@@ -274,7 +289,7 @@ async fn wait_reason(run: &Run<'_>, deployment: &str, e: WaitError) -> String {
         Ok(d) => pod_messages(&run.ctx.client, &run.ctx.namespace, &d).await,
         Err(_) => Vec::new(),
     };
-    let what = wait_text(e);
+    let what = e.describe();
     if pods.is_empty() {
         what
     } else {
@@ -282,28 +297,21 @@ async fn wait_reason(run: &Run<'_>, deployment: &str, e: WaitError) -> String {
     }
 }
 
-/// Why a rollout wait ended, in words.
-pub fn wait_text(e: WaitError) -> String {
-    match e {
-        WaitError::Timeout(r) => format!(
-            "not rolled out before the timeout ({}/{} updated and available)",
-            r.available.min(r.updated),
-            r.desired
-        ),
-        WaitError::DeadlineExceeded(r) => format!(
-            "progress deadline exceeded ({}/{} available)",
-            r.available, r.desired
-        ),
-        WaitError::Interrupted => "interrupted".into(),
-        WaitError::Gone => "the Deployment disappeared".into(),
-    }
-}
-
 /// Rolls back (unless --no-rollback or interrupted) and builds the error.
 async fn fail(run: &mut Run<'_>, hop: &Hop, failure: StepFailure) -> Error {
-    let StepFailure { deployment, reason } = failure;
+    let StepFailure {
+        deployment,
+        reason,
+        transient,
+    } = failure;
     if reason == "interrupted" || run.interrupt.is_set() {
         return Error::Interrupted;
+    }
+    if transient {
+        return Error::Unavailable(format!(
+            "deployment/{deployment}: {reason}; progress is in configmap/{}",
+            state::state_name(&run.progress.release)
+        ));
     }
     run.events.event(Event::Failed {
         step: format!("deployment/{deployment}"),
@@ -324,7 +332,8 @@ async fn fail(run: &mut Run<'_>, hop: &Hop, failure: StepFailure) -> Error {
 /// Every patched Deployment back to its recorded image, newest first.
 pub async fn rollback(run: &mut Run<'_>, hop: &Hop) -> Result<Vec<String>, Error> {
     let mut restored = Vec::new();
-    let deadline = tokio::time::Instant::now() + run.timeout;
+    let mut clock = run.clock;
+    clock.restart();
     for p in patches(hop).iter().rev() {
         let Some(record) = run.progress.deployments.get(p.deployment).cloned() else {
             continue;
@@ -346,15 +355,17 @@ pub async fn rollback(run: &mut Run<'_>, hop: &Hop) -> Result<Vec<String>, Error
             &run.ctx.namespace,
             p.deployment,
             generation,
-            deadline,
+            &clock,
             run.events.as_ref(),
             &run.interrupt,
         )
         .await
         .map_err(|e| {
             Error::Failed(format!(
-                "deployment/{} did not come back on {}: {e:?}",
-                p.deployment, record.image
+                "deployment/{} did not come back on {}: {}",
+                p.deployment,
+                record.image,
+                e.describe()
             ))
         })?;
         restore_strategy(run, p.deployment, &record).await?;
@@ -370,17 +381,12 @@ pub async fn rollback(run: &mut Run<'_>, hop: &Hop) -> Result<Vec<String>, Error
 
 /// The old image first (still rolling, so coordinators stay up) ...
 async fn restore(run: &Run<'_>, deployment: &str, record: &DeploymentRecord) -> Result<i64, Error> {
-    let api: Api<Deployment> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
     let body = json!({
         "metadata": {"labels": {"app.kubernetes.io/version": version_label(&record.image)}},
         "spec": {"template": {"spec": {"containers": [{"name": record.container, "image": record.image}]}}},
     });
-    let patched = api
-        .patch(
-            deployment,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Strategic(&body),
-        )
+    let patched = run
+        .patch_deployment(deployment, &body)
         .await
         .map_err(api_error)?;
     Ok(patched.metadata.generation.unwrap_or(0))
@@ -403,8 +409,7 @@ async fn restore_strategy(
     deployment: &str,
     record: &DeploymentRecord,
 ) -> Result<(), Error> {
-    let api: Api<Deployment> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
-    let live = api.get(deployment).await.map_err(api_error)?;
+    let live = run.deployment(deployment).await?;
     let strategy = live
         .spec
         .strategy
@@ -423,14 +428,10 @@ async fn restore_strategy(
     };
     let body =
         json!({"spec": {"strategy": strategy_body, "minReadySeconds": record.min_ready_seconds}});
-    api.patch(
-        deployment,
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Strategic(&body),
-    )
-    .await
-    .map_err(api_error)?;
-    Ok(())
+    run.patch_deployment(deployment, &body)
+        .await
+        .map(|_| ())
+        .map_err(api_error)
 }
 
 #[cfg(test)]

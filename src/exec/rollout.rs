@@ -11,8 +11,8 @@ use kube::api::ListParams;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
+use crate::exec::deadline::{Clock, Expired};
 use crate::exec::events::Events;
 use crate::planner::facts::Rollout;
 use crate::world::cluster::rollout;
@@ -73,12 +73,38 @@ async fn signalled() -> bool {
 
 #[derive(Debug)]
 pub enum WaitError {
-    /// The overall deadline passed; the last rollout seen.
-    Timeout(Rollout),
+    /// No progress for the progress deadline, or the run's total passed; the
+    /// last rollout seen.
+    Expired(Expired, Rollout),
     /// `ProgressDeadlineExceeded` on the Progressing condition.
     DeadlineExceeded(Rollout),
+    /// A release's Deployments did not form the layout: what was still awaited.
+    Layout(Expired, String),
+    /// The watch failed until the deadline: the API server, not the rollout.
+    Unreachable(String),
     Interrupted,
     Gone,
+}
+
+impl WaitError {
+    /// Why the wait ended, for a message: the Deployment's own words where it has them.
+    pub fn describe(&self) -> String {
+        match self {
+            WaitError::Expired(why, r) => format!(
+                "not rolled out: {why} ({}/{} updated and available)",
+                r.available.min(r.updated),
+                r.desired
+            ),
+            WaitError::DeadlineExceeded(r) => format!(
+                "progress deadline exceeded ({}/{} available)",
+                r.available, r.desired
+            ),
+            WaitError::Layout(why, awaited) => format!("{why}: {awaited}"),
+            WaitError::Unreachable(e) => format!("the Kubernetes API did not answer: {e}"),
+            WaitError::Interrupted => "interrupted".into(),
+            WaitError::Gone => "the Deployment disappeared".into(),
+        }
+    }
 }
 
 /// Waits until the Deployment's rollout is complete at `generation` or later.
@@ -89,12 +115,13 @@ pub enum WaitError {
 /// from the previous rollout, and `await_condition` cannot report each step's
 /// progress, fail on `ProgressDeadlineExceeded` or stop on Ctrl-C. Completion here
 /// is `kubectl rollout status`'s: generations compared, updated = available = replicas.
+/// Any change of the rollout's counts or observed generation is progress.
 pub async fn wait_complete(
     client: &Client,
     namespace: &str,
     name: &str,
     generation: i64,
-    deadline: Instant,
+    clock: &Clock,
     events: &dyn Events,
     interrupt: &Interrupt,
 ) -> Result<Rollout, WaitError> {
@@ -105,19 +132,28 @@ pub async fn wait_complete(
         .applied_objects()
         .boxed();
     let mut last = Rollout::default();
+    let mut stall = clock.watch::<Rollout>();
+    let mut failing: Option<String> = None;
     loop {
         let next = tokio::select! {
             next = stream.try_next() => next,
-            _ = tokio::time::sleep_until(deadline) => return Err(WaitError::Timeout(last)),
+            why = stall.expired() => return Err(match failing {
+                Some(e) => WaitError::Unreachable(e),
+                None => WaitError::Expired(why, last),
+            }),
             _ = interrupt.wait() => return Err(WaitError::Interrupted),
         };
-        let Ok(Some(deployment)) = next else {
-            if matches!(next, Ok(None)) {
-                return Err(WaitError::Gone);
+        let deployment = match next {
+            Ok(Some(deployment)) => deployment,
+            Ok(None) => return Err(WaitError::Gone),
+            Err(e) => {
+                failing = Some(e.to_string());
+                continue;
             }
-            continue;
         };
+        failing = None;
         last = rollout(&deployment);
+        stall.observe(last.clone());
         events.rollout(name, &last);
         if last.observed_generation >= generation && last.is_complete() {
             return Ok(last);

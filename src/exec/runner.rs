@@ -29,18 +29,12 @@ pub async fn run(
     settings: &Settings,
     events: Box<dyn Events>,
 ) -> Result<Outcome, Error> {
-    let existing = state::load(&ctx.client, &ctx.namespace, &plan.release).await?;
+    let existing = state::load(ctx, &plan.release).await?;
     // A resumed run's release may still be moving by the interrupted run's hand.
     let resuming = existing.is_some();
     let sync_helm = plan.hops.last().is_some_and(|h| h.path == Path::Rolling);
     let progress = resume_or_start(existing, plan)?;
-    let lock = Lock::acquire(
-        &ctx.client,
-        &ctx.namespace,
-        &plan.release,
-        settings.take_over,
-    )
-    .await?;
+    let lock = Lock::acquire(ctx, &plan.release, settings.take_over).await?;
     // Fresh facts: the plan shown may be stale by now (someone upgraded, rolled
     // back or patched the release meanwhile); nothing is written on a stale plan.
     let changed = if resuming {
@@ -67,12 +61,22 @@ pub async fn run(
         lease: crate::exec::lock::lock_name(&plan.release),
     });
     lock.interrupt_on_loss(run.interrupt.clone());
-    let mut result = run_hops(&mut run, plan, sync_helm).await;
+    // A request that kept failing stopped the run unjudged: say it resumes.
+    let mut result = run_hops(&mut run, plan, sync_helm)
+        .await
+        .map_err(|e| match e {
+            Error::Cluster {
+                message,
+                transient: true,
+                ..
+            } => Error::Unavailable(message),
+            other => other,
+        });
     let released = lock.release().await;
     // Every hop done (a failed Helm sync after them included): nothing to resume.
     let done = run.progress.hops.iter().all(|h| h.phase == HopPhase::Done);
     if done {
-        let cleared = state::clear(&ctx.client, &ctx.namespace, &plan.release).await;
+        let cleared = state::clear(ctx, &plan.release).await;
         result = result.and(cleared);
     }
     Ok(Outcome {

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::{Api, Client};
+use kube::Api;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::world::cluster::api_error;
+use crate::world::gather::Context;
 
 pub const FIELD_MANAGER: &str = "helm-milvus-upgrade";
 pub const RELEASE_LABEL: &str = "milvus-upgrade.zilliz.io/release";
@@ -178,13 +179,19 @@ impl Progress {
     }
 }
 
-pub async fn load(
-    client: &Client,
-    namespace: &str,
-    release: &str,
-) -> Result<Option<Progress>, Error> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let Some(cm) = api.get_opt(&state_name(release)).await.map_err(api_error)? else {
+fn config_maps(ctx: &Context) -> Api<ConfigMap> {
+    Api::namespaced(ctx.client.clone(), &ctx.namespace)
+}
+
+pub async fn load(ctx: &Context, release: &str) -> Result<Option<Progress>, Error> {
+    let api = config_maps(ctx);
+    let name = state_name(release);
+    let Some(cm) = ctx
+        .retry
+        .call(|| api.get_opt(&name))
+        .await
+        .map_err(api_error)?
+    else {
         return Ok(None);
     };
     of_config_map(&cm, release).map(Some)
@@ -214,25 +221,28 @@ pub fn body(progress: &Progress) -> serde_json::Value {
     })
 }
 
-/// Writes the progress (server-side apply under our field manager).
-pub async fn save(client: &Client, namespace: &str, progress: &mut Progress) -> Result<(), Error> {
+/// Writes the progress (server-side apply under our field manager; the same
+/// apply again is harmless, so transient failures are retried).
+pub async fn save(ctx: &Context, progress: &mut Progress) -> Result<(), Error> {
     progress.updated_at = now_rfc3339();
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let api = config_maps(ctx);
     let name = state_name(&progress.release);
     let body = body(progress);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&name, &params, &Patch::Apply(&body))
+    let (params, patch) = (
+        PatchParams::apply(FIELD_MANAGER).force(),
+        Patch::Apply(&body),
+    );
+    ctx.retry
+        .call(|| api.patch(&name, &params, &patch))
         .await
         .map_err(api_error)?;
     Ok(())
 }
 
-pub async fn clear(client: &Client, namespace: &str, release: &str) -> Result<(), Error> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    match api
-        .delete(&state_name(release), &DeleteParams::default())
-        .await
-    {
+pub async fn clear(ctx: &Context, release: &str) -> Result<(), Error> {
+    let api = config_maps(ctx);
+    let (name, params) = (state_name(release), DeleteParams::default());
+    match ctx.retry.call(|| api.delete(&name, &params)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(api_error(e)),

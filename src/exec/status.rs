@@ -181,7 +181,7 @@ pub async fn report(
         })
         .collect();
     let release = &facts.release.name;
-    let upgrade = state::load(&ctx.client, &ctx.namespace, release).await?;
+    let upgrade = state::load(ctx, release).await?;
     let lock = lock_status(ctx, release).await?;
     let next_steps = next_steps(release, &ctx.namespace, upgrade.as_ref(), lock.as_ref());
     Ok(Report {

@@ -63,7 +63,7 @@ impl Rollout {
 }
 
 /// A Milvus Deployment of the release, found by labels.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workload {
     pub name: String,
     pub component: Component,

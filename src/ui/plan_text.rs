@@ -1,13 +1,20 @@
 //! Text for people: the plan, the checks, the version list.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use crate::planner::facts::Facts;
 use crate::planner::ordered::OrderStep;
 use crate::planner::plan::{Downtime, Hop, Plan, Step};
 use crate::planner::preflight::Check;
 
-pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check]) -> String {
+/// How long a run may go without progress, and in all.
+pub struct Deadlines {
+    pub progress: Duration,
+    pub total: Option<Duration>,
+}
+
+pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check], deadlines: &Deadlines) -> String {
     let mut out = String::new();
     let r = &facts.release;
     let _ = writeln!(
@@ -22,6 +29,7 @@ pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check]) -> String {
     );
     let _ = writeln!(out, "  target  Milvus {}", plan.to);
     let _ = writeln!(out, "  downtime {}", downtime_text(&plan.downtime()));
+    let _ = writeln!(out, "  waits   {}", deadlines_text(deadlines));
     for (i, hop) in plan.hops.iter().enumerate() {
         hop_text(&mut out, hop, i + 1, plan.hops.len(), &plan.namespace);
     }
@@ -33,6 +41,18 @@ pub fn plan_text(plan: &Plan, facts: &Facts, checks: &[Check]) -> String {
     }
     out.push_str(&checks_text(checks));
     out
+}
+
+/// `fail after 10m without progress (--progress-deadline); no total limit (--timeout)`.
+pub fn deadlines_text(d: &Deadlines) -> String {
+    let total = match d.total {
+        Some(t) => format!("the whole run at most {}", humantime::format_duration(t)),
+        None => "no total limit".into(),
+    };
+    format!(
+        "fail after {} without progress (--progress-deadline); {total} (--timeout)",
+        humantime::format_duration(d.progress)
+    )
 }
 
 fn hop_text(out: &mut String, hop: &Hop, n: usize, total: usize, namespace: &str) {
@@ -170,4 +190,29 @@ pub fn versions_text(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waits_line_names_both_deadlines() {
+        let open = Deadlines {
+            progress: Duration::from_secs(600),
+            total: None,
+        };
+        assert_eq!(
+            deadlines_text(&open),
+            "fail after 10m without progress (--progress-deadline); no total limit (--timeout)"
+        );
+        let bounded = Deadlines {
+            progress: Duration::from_secs(90),
+            total: Some(Duration::from_secs(7200)),
+        };
+        assert_eq!(
+            deadlines_text(&bounded),
+            "fail after 1m 30s without progress (--progress-deadline); the whole run at most 2h (--timeout)"
+        );
+    }
 }

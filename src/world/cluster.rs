@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::planner::component::Component;
 use crate::planner::facts::{Autoscaler, MilvusConfig, Release, Rollout, Workload};
 use crate::planner::preflight::Access;
+use crate::world::gather::Context;
 use crate::world::kube_config::server_suffix;
 
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
@@ -31,24 +32,22 @@ pub fn release_selector(release: &str) -> String {
 /// chart name (`milvus` or `nameOverride`) and a Milvus `component`; attu and
 /// other Deployments are left out.
 pub async fn workloads(
-    client: &Client,
-    namespace: &str,
+    ctx: &Context,
     release: &str,
     chart_name: &str,
 ) -> Result<Vec<Workload>, Error> {
-    let list = deployments(client, namespace, release).await?;
+    let list = deployments(ctx, release).await?;
     Ok(workloads_of(&list, chart_name))
 }
 
-/// Every Deployment labelled with the release instance and a `component`.
-pub async fn deployments(
-    client: &Client,
-    namespace: &str,
-    release: &str,
-) -> Result<Vec<Deployment>, Error> {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let list = api
-        .list(&ListParams::default().labels(&release_selector(release)))
+/// Every Deployment labelled with the release instance and a `component`
+/// (retried on transient errors as far as the context's budget goes).
+pub async fn deployments(ctx: &Context, release: &str) -> Result<Vec<Deployment>, Error> {
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let params = ListParams::default().labels(&release_selector(release));
+    let list = ctx
+        .retry
+        .call(|| api.list(&params))
         .await
         .map_err(api_error)?;
     Ok(list.items)
@@ -296,6 +295,7 @@ pub fn api_error(e: kube::Error) -> Error {
         _ => Error::Cluster {
             server: server_suffix(),
             message: e.to_string(),
+            transient: crate::world::retry::is_transient(&e),
         },
     }
 }

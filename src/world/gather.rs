@@ -11,12 +11,15 @@ use crate::planner::facts::{ChartIndex, Facts, LocalChart, Release, ValuesFacts}
 use crate::world::cluster;
 
 use crate::world::helm::{is_forbidden, Helm};
+use crate::world::retry::Retry;
 
 /// What a command talks to.
 pub struct Context {
     pub helm: Helm,
     pub client: Client,
     pub namespace: String,
+    /// How long transient API errors are retried (the progress deadline).
+    pub retry: Retry,
     /// `--chart` paths: read instead of the repositories (which are not asked at all).
     pub local_charts: Vec<PathBuf>,
 }
@@ -71,7 +74,7 @@ impl Context {
             other => other?,
         };
         let (deployments, api_server_version, mut autoscalers) = tokio::join!(
-            cluster::deployments(&self.client, &self.namespace, release_name),
+            cluster::deployments(self, release_name),
             cluster::api_server_version(&self.client),
             cluster::autoscalers(&self.client, &self.namespace)
         );

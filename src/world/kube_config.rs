@@ -126,5 +126,6 @@ fn cluster_error(e: impl std::fmt::Display) -> Error {
     Error::Cluster {
         server: server_suffix(),
         message: e.to_string(),
+        transient: false,
     }
 }

@@ -11,4 +11,5 @@ pub mod helm;
 pub mod kube_config;
 pub mod local_chart;
 pub mod repo_index;
+pub mod retry;
 pub mod trace;

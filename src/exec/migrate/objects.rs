@@ -13,13 +13,14 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 use serde_json::{json, Value};
-use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::exec::deadline::Clock;
 use crate::exec::rollout::Interrupt;
 use crate::exec::state::{FIELD_MANAGER, RELEASE_LABEL};
 use crate::planner::component::Component;
 use crate::world::cluster::{api_error, release_selector, INSTANCE_LABEL, NAME_LABEL};
+use crate::world::retry::Retry;
 
 pub const DEFAULT_ROOT_PATH: &str = "by-dev";
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30);
@@ -262,6 +263,8 @@ pub struct Objects<'a> {
     pub client: &'a Client,
     pub namespace: &'a str,
     pub release: &'a str,
+    /// Every request is retried on transient errors; creates take 409 as done.
+    pub retry: Retry,
 }
 
 impl Objects<'_> {
@@ -277,8 +280,10 @@ impl Objects<'_> {
     /// template (in the order the facts list them: by component, then name).
     pub async fn pod_fit(&self) -> Result<Value, Error> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), self.namespace);
-        let list = api
-            .list(&ListParams::default().labels(&release_selector(self.release)))
+        let params = ListParams::default().labels(&release_selector(self.release));
+        let list = self
+            .retry
+            .call(|| api.list(&params))
             .await
             .map_err(api_error)?;
         let first = list
@@ -299,8 +304,10 @@ impl Objects<'_> {
     pub async fn etcd_services(&self) -> Result<Vec<EtcdService>, Error> {
         let api: Api<Service> = Api::namespaced(self.client.clone(), self.namespace);
         let selector = format!("{NAME_LABEL}=etcd,{INSTANCE_LABEL}={}", self.release);
-        let list = api
-            .list(&ListParams::default().labels(&selector))
+        let params = ListParams::default().labels(&selector);
+        let list = self
+            .retry
+            .call(|| api.list(&params))
             .await
             .map_err(api_error)?;
         let mut out: Vec<EtcdService> = list
@@ -331,7 +338,8 @@ impl Objects<'_> {
         let body: PersistentVolumeClaim =
             serde_json::from_value(pvc_body(self.release, size, class))
                 .map_err(|e| Error::Failed(format!("pvc spec: {e}")))?;
-        match api.create(&PostParams::default(), &body).await {
+        let params = PostParams::default();
+        match self.retry.call(|| api.create(&params, &body)).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
             Err(e) => Err(api_error(e)),
@@ -341,12 +349,11 @@ impl Objects<'_> {
     pub async fn apply_config(&self, files: &BTreeMap<String, String>) -> Result<(), Error> {
         let name = config_name(self.release);
         let body = config_body(self.release, files);
-        self.config_maps()
-            .patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
+        let api = self.config_maps();
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let patch = Patch::Apply(&body);
+        self.retry
+            .call(|| api.patch(&name, &params, &patch))
             .await
             .map_err(api_error)?;
         Ok(())
@@ -355,15 +362,9 @@ impl Objects<'_> {
     /// `backup: succeed` on the config ConfigMap, as migrate.sh marks it.
     pub async fn mark_backup(&self, value: Option<&str>) -> Result<(), Error> {
         let body = json!({"metadata": {"annotations": {BACKUP_ANNOTATION: value}}});
-        match self
-            .config_maps()
-            .patch(
-                &config_name(self.release),
-                &PatchParams::default(),
-                &Patch::Merge(&body),
-            )
-            .await
-        {
+        let (api, name) = (self.config_maps(), config_name(self.release));
+        let (params, patch) = (PatchParams::default(), Patch::Merge(&body));
+        match self.retry.call(|| api.patch(&name, &params, &patch)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(api_error(e)),
@@ -371,9 +372,10 @@ impl Objects<'_> {
     }
 
     pub async fn backup_marked(&self) -> Result<bool, Error> {
+        let (api, name) = (self.config_maps(), config_name(self.release));
         let cm = self
-            .config_maps()
-            .get_opt(&config_name(self.release))
+            .retry
+            .call(|| api.get_opt(&name))
             .await
             .map_err(api_error)?;
         Ok(cm
@@ -384,14 +386,15 @@ impl Objects<'_> {
     }
 
     /// Deletes a job's pod and waits (on a watch) until it is gone.
-    pub async fn delete_pod(&self, job: Job, deadline: Instant) -> Result<(), Error> {
+    pub async fn delete_pod(&self, job: Job, clock: &Clock) -> Result<(), Error> {
         let name = job.pod_name(self.release);
         // The pod has run to completion: nothing to shut down gracefully.
         let params = DeleteParams {
             grace_period_seconds: Some(0),
             ..DeleteParams::background()
         };
-        match self.pods().delete(&name, &params).await {
+        let api = self.pods();
+        match self.retry.call(|| api.delete(&name, &params)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
             Err(e) => return Err(api_error(e)),
@@ -401,10 +404,11 @@ impl Objects<'_> {
             .default_backoff()
             .boxed();
         let mut present = true;
+        let stall = clock.watch::<()>();
         loop {
             let event = tokio::select! {
                 e = stream.next() => e,
-                _ = tokio::time::sleep_until(deadline) => return Err(Error::Failed(format!("pod/{name} was not deleted before the timeout"))),
+                why = stall.expired() => return Err(Error::Failed(format!("pod/{name} was not deleted: {why}"))),
             };
             match event {
                 Some(Ok(Event::Init)) => present = false,
@@ -423,14 +427,15 @@ impl Objects<'_> {
         &self,
         job: Job,
         image: &str,
-        deadline: Instant,
+        clock: &Clock,
         interrupt: &Interrupt,
     ) -> Result<(), Error> {
         let name = job.pod_name(self.release);
         let fit = self.pod_fit().await?;
         let body: Pod = serde_json::from_value(pod_body(job, self.release, image, &fit))
             .map_err(|e| Error::Failed(format!("pod spec: {e}")))?;
-        match self.pods().create(&PostParams::default(), &body).await {
+        let (api, params) = (self.pods(), PostParams::default());
+        match self.retry.call(|| api.create(&params, &body)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => return Err(api_error(e)),
@@ -441,22 +446,35 @@ impl Objects<'_> {
             .applied_objects()
             .boxed();
         let mut last = String::from("Pending");
+        // Pending (scheduling, pulling) must progress; a Running pod is doing its
+        // job, however long the meta takes: only --timeout bounds it.
+        let mut stall = clock.watch::<String>();
+        let mut failing: Option<String> = None;
         loop {
             let next = tokio::select! {
                 n = stream.next() => n,
-                _ = tokio::time::sleep_until(deadline) => return Err(Error::Failed(format!("pod/{name} ({}) still {last} at the timeout", job.what()))),
+                why = stall.expired() => return Err(match failing {
+                    Some(e) => Error::Unavailable(format!("pod/{name}: {e}")),
+                    None => Error::Failed(format!("pod/{name} ({}) still {last}: {why}", job.what())),
+                }),
                 _ = interrupt.wait() => return Err(Error::Interrupted),
             };
             let pod = match next {
                 Some(Ok(pod)) => pod,
-                Some(Err(_)) => continue,
+                Some(Err(e)) => {
+                    failing = Some(e.to_string());
+                    continue;
+                }
                 None => return Err(Error::Failed(format!("pod/{name}: watch ended"))),
             };
+            failing = None;
             let phase = pod
                 .status
                 .as_ref()
                 .and_then(|s| s.phase.clone())
                 .unwrap_or_else(|| "Pending".into());
+            stall.observe(format!("{phase} {}", failure_message(&pod)));
+            stall.hold(phase == "Running");
             match phase.as_str() {
                 "Succeeded" => return Ok(()),
                 "Failed" => {

@@ -3,9 +3,7 @@
 //! restore the meta backup if the migration had started, `helm rollback` if the
 //! chart was upgraded, old images and recorded replicas back, verified.
 
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use tokio::time::Instant;
 
 use super::objects::Job;
 use super::stage::Stage;
@@ -15,14 +13,14 @@ use crate::exec::events::{Event, Events};
 use crate::exec::lock::Lock;
 use crate::exec::run::Run;
 use crate::exec::run::Settings;
-use crate::exec::state::{self, DeploymentPhase, FIELD_MANAGER};
+use crate::exec::state::{self, DeploymentPhase};
 use crate::planner::component::{Component, Layout};
 use crate::world::cluster::api_error;
 use crate::world::gather::Context;
 
 /// Rolls the hop back; returns what was done. Clears the recorded progress.
 pub async fn rollback(run: &mut Run<'_>, index: usize) -> Result<String, Error> {
-    run.deadline = Instant::now() + run.timeout;
+    run.clock.restart();
     let stage = current(run, index).unwrap_or(Stage::Record);
     let release = run.progress.release.clone();
     let mut done: Vec<String> = Vec::new();
@@ -33,7 +31,7 @@ pub async fn rollback(run: &mut Run<'_>, index: usize) -> Result<String, Error> 
         .next()
         .map(|r| r.image.clone())
     else {
-        state::clear(&run.ctx.client, &run.ctx.namespace, &release).await?;
+        state::clear(run.ctx, &release).await?;
         return Ok("nothing was recorded yet, so nothing was changed".into());
     };
     run.events.event(Event::RollbackStep {
@@ -53,7 +51,7 @@ pub async fn rollback(run: &mut Run<'_>, index: usize) -> Result<String, Error> 
     }
     let restored = restore_deployments(run, &old_image).await?;
     cleanup_pods(run).await;
-    state::clear(&run.ctx.client, &run.ctx.namespace, &release).await?;
+    state::clear(run.ctx, &release).await?;
     done.push(format!(
         "{restored} Deployment(s) back on {old_image} with their recorded replicas"
     ));
@@ -69,7 +67,7 @@ async fn restore_meta(run: &mut Run<'_>, release: &str) -> Result<(), Error> {
             super::objects::config_name(release)
         )));
     }
-    objects.delete_pod(Job::Rollback, run.deadline).await?;
+    objects.delete_pod(Job::Rollback, &run.clock).await?;
     run.events.event(Event::RollbackStep {
         step: format!(
             "pod/{}: restoring the meta from the backup",
@@ -80,7 +78,7 @@ async fn restore_meta(run: &mut Run<'_>, release: &str) -> Result<(), Error> {
         .run_pod(
             Job::Rollback,
             &run.migration.migration_image,
-            run.deadline,
+            &run.clock,
             &run.interrupt,
         )
         .await
@@ -110,18 +108,10 @@ async fn helm_rollback(
 
 /// Old images and recorded replicas back; waits until the old layout runs.
 async fn restore_deployments(run: &mut Run<'_>, old_image: &str) -> Result<usize, Error> {
-    let api = run.deployments();
     let mut restored = 0;
     for (name, r) in &run.progress.deployments {
         let body = json!({"spec": {"replicas": r.replicas, "template": {"spec": {"containers": [{"name": r.container, "image": r.image}]}}}});
-        match api
-            .patch(
-                name,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Strategic(&body),
-            )
-            .await
-        {
+        match run.patch_deployment(name, &body).await {
             Ok(_) => restored += 1,
             Err(kube::Error::Api(s)) if s.code == 404 => {
                 run.events.event(Event::Skipped {
@@ -140,7 +130,12 @@ async fn restore_deployments(run: &mut Run<'_>, old_image: &str) -> Result<usize
         .collect();
     crate::exec::helm_hop::wait_layout(run, Layout::of(&components), old_image)
         .await
-        .map_err(|why| Error::Failed(format!("the old version did not come back: {why}")))?;
+        .map_err(|why| {
+            Error::Failed(format!(
+                "the old version did not come back: {}",
+                why.describe()
+            ))
+        })?;
     for r in run.progress.deployments.values_mut() {
         r.phase = DeploymentPhase::Restored;
     }
@@ -162,7 +157,7 @@ pub async fn undo(
     settings: &Settings,
     events: Box<dyn Events>,
 ) -> Result<Undo, Error> {
-    let Some(progress) = state::load(&ctx.client, &ctx.namespace, release).await? else {
+    let Some(progress) = state::load(ctx, release).await? else {
         return Ok(Undo::NothingRecorded);
     };
     let migration = progress
@@ -180,7 +175,7 @@ pub async fn undo(
         )));
     };
     let facts = ctx.facts(release).await?;
-    let lock = Lock::acquire(&ctx.client, &ctx.namespace, release, settings.take_over).await?;
+    let lock = Lock::acquire(ctx, release, settings.take_over).await?;
     let settings = Settings {
         no_rollback: false,
         min_ready_seconds: 0,
