@@ -348,8 +348,10 @@ async fn apply_config_map(
 ) -> Result<(), String> {
     let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
     let name = name_of(rendered);
-    let live = api
-        .get_opt(&name)
+    let live = run
+        .ctx
+        .retry
+        .call(|| api.get_opt(&name))
         .await
         .map_err(|e| api_error(e).to_string())?;
     if let Some(l) = &live {
@@ -374,12 +376,12 @@ async fn apply_config_map(
                 ..Default::default()
             };
             cm.metadata.namespace = Some(run.ctx.namespace.clone());
-            api.replace(&name, &post_params(), &cm).await
+            put(run, &api, &name, &cm, true).await
         }
         None => {
             let mut cm = rendered.clone();
             helm_owned(&mut cm.metadata, &run.progress.release, &run.ctx.namespace);
-            api.create(&post_params(), &cm).await
+            put(run, &api, &name, &cm, false).await
         }
     };
     result.map_err(|e| api_error(e).to_string())?;
@@ -415,8 +417,10 @@ async fn apply_deployment(
 ) -> Result<i64, String> {
     let api = run.deployments();
     let name = name_of(rendered);
-    let live = api
-        .get_opt(&name)
+    let live = run
+        .ctx
+        .retry
+        .call(|| api.get_opt(&name))
         .await
         .map_err(|e| api_error(e).to_string())?;
     remember(
@@ -444,12 +448,12 @@ async fn apply_deployment(
                 spec,
                 status: None,
             };
-            api.replace(&name, &post_params(), &d).await
+            put(run, &api, &name, &d, true).await
         }
         None => {
             let mut d = rendered.clone();
             helm_owned(&mut d.metadata, &run.progress.release, &run.ctx.namespace);
-            api.create(&post_params(), &d).await
+            put(run, &api, &name, &d, false).await
         }
     };
     let applied = result.map_err(|e| api_error(e).to_string())?;
@@ -462,11 +466,7 @@ async fn apply_deployment(
 }
 
 async fn live_generation(run: &Run<'_>, name: &str) -> Result<i64, String> {
-    let d = run
-        .deployments()
-        .get(name)
-        .await
-        .map_err(|e| api_error(e).to_string())?;
+    let d = run.deployment(name).await.map_err(|e| e.to_string())?;
     Ok(d.metadata.generation.unwrap_or(0))
 }
 
@@ -495,11 +495,7 @@ async fn wait_rolled_out(
         WaitError::Interrupted => "interrupted".to_string(),
         other => format!("deployment/{name}: {}", other.describe()),
     })?;
-    let live = run
-        .deployments()
-        .get(name)
-        .await
-        .map_err(|e| api_error(e).to_string())?;
+    let live = run.deployment(name).await.map_err(|e| e.to_string())?;
     if let Some(revision) = revision_of(&live) {
         record(run, index)
             .revisions
@@ -518,7 +514,7 @@ async fn check_no_rollout(run: &mut Run<'_>, index: usize) -> Result<(), Error> 
     let expected = record(run, index).revisions.clone();
     let mut moved = Vec::new();
     for (name, revision) in &expected {
-        let live = run.deployments().get(name).await.map_err(api_error)?;
+        let live = run.deployment(name).await?;
         let now = revision_of(&live).unwrap_or_default();
         if &now != revision {
             moved.push(format!("deployment/{name} revision {revision} → {now}"));
@@ -645,11 +641,13 @@ fn labels_annotations(before: &Value) -> (Labels, Labels) {
 async fn restore_config_map(run: &Run<'_>, o: &ObjectRecord) -> Result<(), String> {
     let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
     let Some(before) = &o.before else {
-        return delete(&api, &o.name).await;
+        return delete(run, &api, &o.name).await;
     };
     let (labels, annotations) = labels_annotations(before);
-    let mut cm = api
-        .get(&o.name)
+    let mut cm = run
+        .ctx
+        .retry
+        .call(|| api.get(&o.name))
         .await
         .map_err(|e| api_error(e).to_string())?;
     cm.metadata.managed_fields = None;
@@ -659,7 +657,7 @@ async fn restore_config_map(run: &Run<'_>, o: &ObjectRecord) -> Result<(), Strin
     cm.data = serde_json::from_value(before["data"].clone()).map_err(|e| e.to_string())?;
     cm.binary_data =
         serde_json::from_value(before["binaryData"].clone()).map_err(|e| e.to_string())?;
-    api.replace(&o.name, &post_params(), &cm)
+    put(run, &api, &o.name, &cm, true)
         .await
         .map_err(|e| api_error(e).to_string())?;
     run.events.event(Event::RollbackStep {
@@ -672,17 +670,14 @@ async fn restore_config_map(run: &Run<'_>, o: &ObjectRecord) -> Result<(), Strin
 async fn restore_deployment(run: &Run<'_>, o: &ObjectRecord) -> Result<Option<i64>, String> {
     let api = run.deployments();
     let Some(before) = &o.before else {
-        delete(&api, &o.name).await?;
+        delete(run, &api, &o.name).await?;
         run.events.event(Event::RollbackStep {
             step: format!("deployment/{}: created by the hop, deleted", o.name),
         });
         return Ok(None);
     };
     let (labels, mut annotations) = labels_annotations(before);
-    let mut d = api
-        .get(&o.name)
-        .await
-        .map_err(|e| api_error(e).to_string())?;
+    let mut d = run.deployment(&o.name).await.map_err(|e| e.to_string())?;
     // The controller's own count stays as it is.
     if let (Some(a), Some(live)) = (annotations.as_mut(), revision_of(&d)) {
         a.insert(REVISION.into(), live);
@@ -693,18 +688,42 @@ async fn restore_deployment(run: &Run<'_>, o: &ObjectRecord) -> Result<Option<i6
     d.metadata.annotations = annotations;
     d.spec = serde_json::from_value(before["spec"].clone()).map_err(|e| e.to_string())?;
     d.status = None;
-    let restored = api
-        .replace(&o.name, &post_params(), &d)
+    let restored = put(run, &api, &o.name, &d, true)
         .await
         .map_err(|e| api_error(e).to_string())?;
     Ok(Some(restored.metadata.generation.unwrap_or(0)))
 }
 
-async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), String>
+/// Writes of the rendered (or recorded) object: the same when sent twice, so
+/// transient failures are retried; a create that finds the object there (its
+/// first attempt went through unanswered) replaces it with the same.
+async fn put<K>(
+    run: &Run<'_>,
+    api: &Api<K>,
+    name: &str,
+    object: &K,
+    exists: bool,
+) -> kube::Result<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let params = post_params();
+    let retry = run.ctx.retry;
+    if !exists {
+        match retry.call(|| api.create(&params, object)).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            other => return other,
+        }
+    }
+    retry.call(|| api.replace(name, &params, object)).await
+}
+
+async fn delete<K>(run: &Run<'_>, api: &Api<K>, name: &str) -> Result<(), String>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    match api.delete(name, &DeleteParams::default()).await {
+    let params = DeleteParams::default();
+    match run.ctx.retry.call(|| api.delete(name, &params)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(api_error(e).to_string()),
