@@ -348,12 +348,7 @@ async fn apply_config_map(
 ) -> Result<(), String> {
     let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ctx.namespace);
     let name = name_of(rendered);
-    let live = run
-        .ctx
-        .retry
-        .call(|| api.get_opt(&name))
-        .await
-        .map_err(|e| api_error(e).to_string())?;
+    let live = live_object(run, &api, &name).await?;
     if let Some(l) = &live {
         if l.data == rendered.data && l.binary_data == rendered.binary_data {
             return Ok(());
@@ -417,12 +412,7 @@ async fn apply_deployment(
 ) -> Result<i64, String> {
     let api = run.deployments();
     let name = name_of(rendered);
-    let live = run
-        .ctx
-        .retry
-        .call(|| api.get_opt(&name))
-        .await
-        .map_err(|e| api_error(e).to_string())?;
+    let live = live_object(run, &api, &name).await?;
     remember(
         run,
         index,
@@ -692,6 +682,18 @@ async fn restore_deployment(run: &Run<'_>, o: &ObjectRecord) -> Result<Option<i6
         .await
         .map_err(|e| api_error(e).to_string())?;
     Ok(Some(restored.metadata.generation.unwrap_or(0)))
+}
+
+/// The live object, if any (transient failures retried).
+async fn live_object<K>(run: &Run<'_>, api: &Api<K>, name: &str) -> Result<Option<K>, String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    run.ctx
+        .retry
+        .call(|| api.get_opt(name))
+        .await
+        .map_err(|e| api_error(e).to_string())
 }
 
 /// Writes of the rendered (or recorded) object: the same when sent twice, so
