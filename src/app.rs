@@ -76,6 +76,7 @@ async fn context_in(
         kube_context,
         kubeconfig: global.kubeconfig.clone(),
         write_args,
+        renders: Default::default(),
     };
     Ok(Context {
         helm,

@@ -135,7 +135,7 @@ pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
             chart_version,
             values: values.clone(),
         };
-        let rendered = match ctx.helm.render(&step).await {
+        let rendered = match ctx.helm.prerender(&step).await {
             Ok(objects) => milvus_deployments(objects, &plan.release),
             Err(e) => {
                 out.warnings.push(format!(

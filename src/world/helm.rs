@@ -1,7 +1,9 @@
 //! The helm CLI adapter: `$HELM_BIN` (the helm that called the plugin), else
 //! `helm` on PATH. Helm's own JSON output is parsed here and nowhere else.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,6 +21,27 @@ pub struct Helm {
     pub kubeconfig: Option<PathBuf>,
     /// Extra flags for the commands that write (upgrade, rollback).
     pub write_args: Vec<String>,
+    /// Renders made for the plan, each handed once to the run that follows.
+    pub renders: Renders,
+}
+
+/// Renders kept by `Helm::prerender`, by their helm arguments: the plan's
+/// render of a hop is the one its run applies (the release cannot change in
+/// between: the run checks it under its lock), so the run does not render the
+/// same chart and values twice. Taken once; a later render asks helm again.
+#[derive(Debug, Clone, Default)]
+pub struct Renders(Arc<Mutex<HashMap<Vec<String>, Vec<Value>>>>);
+
+impl Renders {
+    fn keep(&self, args: Vec<String>, objects: &[Value]) {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.insert(args, objects.to_vec());
+        }
+    }
+
+    fn take(&self, args: &[String]) -> Option<Vec<Value>> {
+        self.0.lock().ok()?.remove(args)
+    }
 }
 
 #[derive(Deserialize)]
@@ -229,9 +252,29 @@ impl Helm {
     /// cluster; nothing written) with the value flags of `--helm-arg`. Returned
     /// as objects: values, which can hold secrets, never leave as text.
     pub async fn render(&self, step: &Step) -> Result<Vec<Value>, Error> {
+        let args = self.render_args(step);
+        match self.renders.take(&args) {
+            Some(objects) => Ok(objects),
+            None => self.render_with(&args).await,
+        }
+    }
+
+    /// `render`, keeping the objects for the next `render` of the same step.
+    pub async fn prerender(&self, step: &Step) -> Result<Vec<Value>, Error> {
+        let args = self.render_args(step);
+        let objects = self.render_with(&args).await?;
+        self.renders.keep(args, &objects);
+        Ok(objects)
+    }
+
+    fn render_args(&self, step: &Step) -> Vec<String> {
         let mut args = upgrade_args(step);
         args.extend(render_flags(&self.write_args));
         args.extend(["--dry-run=server", "-o", "json"].map(String::from));
+        args
+    }
+
+    async fn render_with(&self, args: &[String]) -> Result<Vec<Value>, Error> {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let release: Value = self.json(&argv).await?;
         let manifest = release["manifest"].as_str().unwrap_or_default();
@@ -413,6 +456,16 @@ pub fn upgrade_args(step: &Step) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_render_is_handed_out_once() {
+        let renders = Renders::default();
+        let args = vec!["upgrade".to_string(), "r".to_string()];
+        renders.keep(args.clone(), &[serde_json::json!({"kind": "ConfigMap"})]);
+        assert_eq!(renders.take(&["upgrade".to_string()]), None);
+        assert_eq!(renders.take(&args).map(|o| o.len()), Some(1));
+        assert_eq!(renders.take(&args), None);
+    }
 
     #[test]
     fn parses_helm_versions() {
