@@ -616,3 +616,39 @@ fn a_hop_left_by_no_rollback_is_undone_by_the_rollback_command_helm3() {
 fn a_hop_left_by_no_rollback_is_undone_by_the_rollback_command_helm4() {
     a_hop_left_by_no_rollback_is_undone_by_the_rollback_command(Helm::V4);
 }
+
+/// A hand-made HPA (kubectl autoscale) keeps the proxy at 3 where the chart renders
+/// 1: the hop applies the rendered proxy with the HPA's count, and the HPA never has
+/// to scale it back (no write to the proxy's scale subresource).
+fn a_hand_made_hpa_keeps_its_count_through_the_hop(helm: Helm) {
+    let ns = TestNs::new(&format!("ordhpa-{}", helm.name()));
+    let release = "h";
+    install_release(helm, &ns, release, "4.2.58", &[]);
+    let proxy = format!("{release}-milvus-proxy");
+    support::create_hpa(ns.name(), "h-proxy", &proxy, 3, 4);
+    let selector = format!("app.kubernetes.io/instance={release},component=proxy");
+    support::wait_deployments(ns.name(), &selector, support::TIMEOUT, |d| {
+        d.values().any(|d| d.spec.replicas == Some(3))
+            && d.values().all(support::deployment_complete)
+    });
+    let mark = audit::mark();
+    run_plugin(helm, &ns, &upgrade(release, "2.6.1")).assert_code(0);
+    events_with_writes(&mark, ns.name(), 5);
+    assert_eq!(
+        support::scale_writes(&mark, ns.name()),
+        Vec::<String>::new()
+    );
+    let live = &release_deployments(ns.name(), release)[&proxy];
+    assert_eq!(live.spec.replicas, Some(3));
+    assert_helm_says_what_runs(helm, &ns, release, "milvusdb/milvus:v2.6.1");
+}
+
+#[test]
+fn a_hand_made_hpa_keeps_its_count_through_the_hop_helm3() {
+    a_hand_made_hpa_keeps_its_count_through_the_hop(Helm::V3);
+}
+
+#[test]
+fn a_hand_made_hpa_keeps_its_count_through_the_hop_helm4() {
+    a_hand_made_hpa_keeps_its_count_through_the_hop(Helm::V4);
+}

@@ -403,8 +403,8 @@ fn deployment_snapshot(d: &Deployment) -> Value {
 }
 
 /// Creates or replaces the Deployment with the rendered one (the live replica
-/// count kept where the chart leaves replicas to an HPA); returns the generation
-/// to wait for.
+/// count kept where an HPA scales it, or the chart leaves replicas out);
+/// returns the generation to wait for.
 async fn apply_deployment(
     run: &mut Run<'_>,
     index: usize,
@@ -432,7 +432,12 @@ async fn apply_deployment(
     let result = match live {
         Some(l) => {
             let mut spec = rendered.spec.clone();
-            spec.replicas = spec.replicas.or(l.spec.replicas);
+            spec.replicas = match run.facts.autoscaler_of(&name) {
+                // The HPA's count, or applying the chart's would stop pods
+                // until the HPA scales back.
+                Some(_) => l.spec.replicas,
+                None => spec.replicas.or(l.spec.replicas),
+            };
             let d = Deployment {
                 metadata: merged_meta(&l.metadata, &rendered.metadata),
                 spec,
