@@ -2,7 +2,8 @@
 //! its unpacked directory serves a helm hop and a meta migration with no chart
 //! repository configured at all; another vendor's chart named `milvus`, a chart that
 //! does not ship the target, a plan with two chart hops and one `--chart`, and `--chart`
-//! with `--chart-version`/`--repo` are refused, each with 0 writes (audit log).
+//! with `--chart-version`/`--repo` are refused, each with 0 writes (audit log); a plan
+//! file whose chart directory was edited after review is stale.
 //! Helm 3 and Helm 4 (server-side apply, its default).
 
 mod support;
@@ -235,4 +236,51 @@ fn wrong_local_charts_are_refused_without_writes_helm3() {
 #[test]
 fn wrong_local_charts_are_refused_without_writes_helm4() {
     wrong_local_charts_are_refused_without_writes(Helm::V4);
+}
+
+/// A plan file made with `--chart DIR` carries a digest of the directory's files: a
+/// chart edited after the plan was reviewed makes `apply` refuse (exit 6), no write.
+fn an_edited_chart_directory_makes_its_plan_file_stale(helm: Helm) {
+    let ns = TestNs::new(&format!("local-stale-{}", helm.name()));
+    install_release(helm, &ns, "rel", "4.0.6", &[]);
+    air_gapped(helm, &ns);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chart = unpacked(&packaged("4.2.8"), dir.path());
+    let shown = chart.display().to_string();
+    let args = [
+        "rel",
+        "--to",
+        "2.4.9",
+        "--chart",
+        &shown,
+        "--dry-run",
+        "-o",
+        "json",
+    ];
+    let dry = run_plugin(helm, &ns, &args);
+    dry.assert_code(0);
+    let digest = dry.json()["basis"]["charts"][0]["digest"].clone();
+    assert_eq!(digest.as_str().map(str::len), Some(64), "{digest}");
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, &dry.stdout).expect("plan file");
+
+    let values = chart.join("values.yaml");
+    let mut text = std::fs::read_to_string(&values).expect("values.yaml");
+    text.push_str("\n# edited after the review\n");
+    std::fs::write(&values, text).expect("values.yaml");
+    let mark = audit::mark();
+    let out = run_plugin(helm, &ns, &["apply", plan.to_str().unwrap(), "--yes"]);
+    out.assert_code(6);
+    out.assert_stderr_has(&["is stale", &shown, "nothing was changed"]);
+    assert_no_writes(&mark, ns.name());
+}
+
+#[test]
+fn an_edited_chart_directory_makes_its_plan_file_stale_helm3() {
+    an_edited_chart_directory_makes_its_plan_file_stale(Helm::V3);
+}
+
+#[test]
+fn an_edited_chart_directory_makes_its_plan_file_stale_helm4() {
+    an_edited_chart_directory_makes_its_plan_file_stale(Helm::V4);
 }

@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::planner::facts::Facts;
 use crate::planner::plan::Plan;
 
+/// The digest of the `--chart` at `path`, read with the facts.
+fn local_digest(facts: &Facts, path: &str) -> Option<String> {
+    let chart = facts.local_charts.iter().find(|l| l.path == path)?;
+    chart.origin.digest.clone()
+}
+
 /// The Helm release as the plan saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseBasis {
@@ -34,8 +40,8 @@ pub struct ChartBasis {
     pub reference: String,
     pub chart_version: String,
     pub app_version: String,
-    /// The index's `digest` of the chart archive (sha256), when it has one; none
-    /// for a `--chart` directory (its content is not digested).
+    /// The index's `digest` of the chart archive (sha256), when it has one; for
+    /// a `--chart`, the sha256 of the archive or of the directory's files.
     #[serde(default)]
     pub digest: Option<String>,
 }
@@ -89,7 +95,8 @@ impl Basis {
                         Some(&e.repo) == c.repo.as_ref() && e.chart_version == c.chart_version
                     })
                     .and_then(|e| e.origin.as_ref())
-                    .and_then(|o| o.digest.clone()),
+                    .and_then(|o| o.digest.clone())
+                    .or_else(|| local_digest(facts, c.path.as_deref()?)),
             })
             .collect();
         Basis {
