@@ -186,7 +186,10 @@ pub async fn prepare(
             admission::probe(&ctx.client, &ctx.namespace, &plan, settings, permitted).await?;
         Ok::<_, Error>((access, probes))
     };
-    let (preview, checked) = tokio::join!(crate::exec::ordered_hop::preview(ctx, &plan), checked);
+    let (preview, checked) = tokio::join!(
+        crate::exec::ordered_hop::preview(ctx, facts, &plan),
+        checked
+    );
     let (access, mut probes) = checked?;
     let preview = preview?;
     if let Some(admitted) = probes.admission.as_mut() {

@@ -618,28 +618,49 @@ fn a_hop_left_by_no_rollback_is_undone_by_the_rollback_command_helm4() {
 }
 
 /// A hand-made HPA (kubectl autoscale) keeps the proxy at 3 where the chart renders
-/// 1: the hop applies the rendered proxy with the HPA's count, and the HPA never has
-/// to scale it back (no write to the proxy's scale subresource).
+/// one replica. The plan warns that the hop's final helm upgrade sets it to 1 (as any helm
+/// upgrade does: Helm 3's three-way merge and Helm 4's apply alike); the ordered
+/// apply itself keeps 3, so the HPA scales the proxy back only after Helm's write.
 fn a_hand_made_hpa_keeps_its_count_through_the_hop(helm: Helm) {
     let ns = TestNs::new(&format!("ordhpa-{}", helm.name()));
     let release = "h";
     install_release(helm, &ns, release, "4.2.58", &[]);
     let proxy = format!("{release}-milvus-proxy");
     support::create_hpa(ns.name(), "h-proxy", &proxy, 3, 4);
+    let at = |n: i32| {
+        move |d: &BTreeMap<String, k8s_openapi::api::apps::v1::Deployment>| {
+            d.values()
+                .all(|d| d.spec.replicas == Some(n) && support::deployment_complete(d))
+        }
+    };
     let selector = format!("app.kubernetes.io/instance={release},component=proxy");
-    support::wait_deployments(ns.name(), &selector, support::TIMEOUT, |d| {
-        d.values().any(|d| d.spec.replicas == Some(3))
-            && d.values().all(support::deployment_complete)
-    });
+    support::wait_deployments(ns.name(), &selector, support::TIMEOUT, at(3));
+    let dry = run_plugin(helm, &ns, &[release, "--to", "2.6.1", "--dry-run"]);
+    dry.assert_code(0);
+    dry.assert_stdout_has(&[&format!(
+        "helm would scale deployment/{proxy} to the 1 replicas of the values (HorizontalPodAutoscaler h-proxy keeps 3"
+    )]);
+
     let mark = audit::mark();
     run_plugin(helm, &ns, &upgrade(release, "2.6.1")).assert_code(0);
-    events_with_writes(&mark, ns.name(), 5);
-    assert_eq!(
-        support::scale_writes(&mark, ns.name()),
-        Vec::<String>::new()
+    support::wait_deployments(ns.name(), &selector, support::TIMEOUT, at(3));
+    // The HPA scaled the proxy back once: after Helm's write, not after the plugin's.
+    let is_scale = |e: &audit::AuditEvent| e.subresource == "scale" && e.is_write();
+    let events = mark.wait_for(Duration::from_secs(30), |e| {
+        deployment_writes(e, ns.name()).len() >= 5 && e.0.iter().any(is_scale)
+    });
+    let all = events.in_namespace(ns.name()).0;
+    let helm_wrote_proxy = all.iter().position(|e| {
+        e.user_agent.starts_with("Helm/")
+            && e.resource == "deployments"
+            && e.name == proxy
+            && e.is_write()
+    });
+    let first_scale = all.iter().position(is_scale);
+    assert!(
+        helm_wrote_proxy.is_some_and(|h| first_scale > Some(h)),
+        "the HPA scaled the proxy back before Helm's upgrade wrote it (at {helm_wrote_proxy:?}): the ordered apply changed its count"
     );
-    let live = &release_deployments(ns.name(), release)[&proxy];
-    assert_eq!(live.spec.replicas, Some(3));
     assert_helm_says_what_runs(helm, &ns, release, "milvusdb/milvus:v2.6.1");
 }
 

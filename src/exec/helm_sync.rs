@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::planner::component::Component;
 use crate::planner::facts::Facts;
 use crate::planner::plan::Plan;
+use crate::planner::warnings;
 use crate::world::gather::Context;
 use crate::world::helm::write_flags;
 
@@ -202,23 +203,12 @@ async fn would_restart(
     Ok(None)
 }
 
-/// Helm sets the replicas its values render (Helm 3's three-way merge and Helm 4's
-/// apply alike): where an HPA or a person scaled the Deployment, the sync would
-/// stop pods (the HPA then scales back up). Never done for the user.
+/// Where an HPA or a person scaled the Deployment, the sync would stop pods:
+/// never done for the user.
 fn replicas_change(facts: &Facts, name: &str, rendered: Option<i64>, now: i32) -> Option<String> {
-    let rendered = rendered?;
-    if rendered == i64::from(now) {
-        return None;
-    }
-    let by = match facts.autoscaler_of(name) {
-        Some(a) => format!(
-            "HorizontalPodAutoscaler {} keeps {now} (min {}, max {})",
-            a.name, a.min_replicas, a.max_replicas
-        ),
-        None => format!("it runs {now}"),
-    };
+    let scales = warnings::helm_scales(facts, name, rendered, i64::from(now))?;
     Some(format!(
-        "helm would scale deployment/{name} to the {rendered} replicas of the values ({by}), stopping pods; leave that component's replicas to the HPA in the values, or run it when that is fine"
+        "{scales}; leave that component's replicas to the HPA in the values, or run it when that is fine"
     ))
 }
 

@@ -22,8 +22,10 @@ use crate::exec::rollout::{wait_complete, WaitError};
 use crate::exec::run::Run;
 use crate::exec::state::{ObjectRecord, OrderedRecord, FIELD_MANAGER};
 use crate::planner::component::Component;
+use crate::planner::facts::Facts;
 use crate::planner::ordered::{self, DeploymentChange, OrderStep};
 use crate::planner::plan::{Hop, Plan, SetValue, Step};
+use crate::planner::warnings;
 use crate::world::cluster::{api_error, INSTANCE_LABEL};
 use crate::world::gather::Context;
 
@@ -104,7 +106,7 @@ impl Preview {
 /// live Deployments, a later one against the render of the hop before it (with
 /// the values of the hops before). A chart that cannot be rendered is a
 /// warning: its changes are not shown.
-pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
+pub async fn preview(ctx: &Context, facts: &Facts, plan: &Plan) -> Result<Preview, Error> {
     let mut out = Preview::default();
     if !plan.hops.iter().any(|h| h.ordered) {
         return Ok(out);
@@ -146,6 +148,10 @@ pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
             }
         };
         out.changes.push((i, changes(&before, &rendered)));
+        out.warnings
+            .extend(scaled_by_helm(facts, &before, &rendered).map(|w| {
+                format!("hop to {}: {w} when its final helm upgrade runs (as any helm upgrade would); leave that component's replicas to the HPA in the values, or upgrade when that is fine", hop.to)
+            }));
         for (name, d) in &rendered {
             let known = live.iter().any(|l| &name_of(l) == name)
                 || out
@@ -159,6 +165,19 @@ pub async fn preview(ctx: &Context, plan: &Plan) -> Result<Preview, Error> {
         before = rendered;
     }
     Ok(out)
+}
+
+/// Deployments whose replicas the hop's helm upgrade sets to the values' count
+/// though they run another (an HPA's, a `kubectl scale`'s).
+fn scaled_by_helm<'a>(
+    facts: &'a Facts,
+    before: &'a BTreeMap<String, Value>,
+    after: &'a BTreeMap<String, Value>,
+) -> impl Iterator<Item = String> + 'a {
+    after.iter().filter_map(move |(name, d)| {
+        let now = before.get(name)?["spec"]["replicas"].as_i64()?;
+        warnings::helm_scales(facts, name, d["spec"]["replicas"].as_i64(), now)
+    })
 }
 
 /// The release's Milvus Deployments of a render, by name, as JSON.

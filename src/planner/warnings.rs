@@ -118,3 +118,23 @@ fn old_server_side_apply(facts: &Facts, plan: &Plan) -> Option<String> {
             )
         })
 }
+
+/// Helm sets the replicas its values render (Helm 3's three-way merge and Helm
+/// 4's apply alike): a Deployment an HPA or a person scaled to `now` loses pods
+/// in any helm upgrade (an HPA then scales it back up).
+pub fn helm_scales(facts: &Facts, name: &str, rendered: Option<i64>, now: i64) -> Option<String> {
+    let rendered = rendered?;
+    if rendered == now {
+        return None;
+    }
+    let by = match facts.autoscaler_of(name) {
+        Some(a) => format!(
+            "HorizontalPodAutoscaler {} keeps {now} (min {}, max {})",
+            a.name, a.min_replicas, a.max_replicas
+        ),
+        None => format!("it runs {now}"),
+    };
+    Some(format!(
+        "helm would scale deployment/{name} to the {rendered} replicas of the values ({by}), stopping pods"
+    ))
+}
