@@ -77,6 +77,7 @@ async fn context_in(
         kubeconfig: global.kubeconfig.clone(),
         write_args,
         renders: Default::default(),
+        retry: Retry::none(),
     };
     Ok(Context {
         helm,
@@ -291,7 +292,7 @@ async fn carry_out(
     confirm(exec.yes)?;
     // From the first write on, transient API errors are retried (planning reads
     // fail at once: an unreachable cluster is said before any prompt).
-    ctx.retry = Retry::within(settings.progress_deadline);
+    ctx.retrying(Retry::within(settings.progress_deadline));
     let events = reporter(global);
     let started = std::time::Instant::now();
     let ran = runner::run(&ctx, facts, plan, &settings, Box::new(events.clone())).await;
@@ -474,7 +475,7 @@ async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<(), Error>
     let settings = args.settings();
     let mut ctx = context(global, args.run.helm_args.clone()).await?;
     // Writing from the start: transient API errors are retried.
-    ctx.retry = Retry::within(settings.progress_deadline);
+    ctx.retrying(Retry::within(settings.progress_deadline));
     let events = Box::new(reporter(global));
     let summary = match undo(&ctx, &args.release, &settings, events).await? {
         Undo::RolledBack(summary) => summary,

@@ -762,3 +762,45 @@ fn install_many(helm: Helm, ns: &TestNs, count: usize) {
     }
     wait_release_available(ns.name(), "r0", WAIT);
 }
+
+/// An admission webhook that fails (HTTP 500, as a policy engine does while it
+/// restarts) the first create of the release's next revision: the hop's `helm
+/// upgrade` fails on the API server's "Internal error occurred: failed calling
+/// webhook", runs again (said on stderr) and the upgrade finishes with no rollback
+/// and no failed revision in Helm's history.
+fn a_flaky_webhook_fails_the_helm_upgrade_once(helm: Helm) {
+    let _shared = shared();
+    let ns = TestNs::new(&format!("flakywh-{}", helm.name()));
+    let release = format!("wh-{}", helm.name());
+    install_release(helm, &ns, &release, "4.0.13", &[]);
+    let webhook = support::FlakyWebhook::on_helm_revisions(&ns, &release, 1);
+    let mut args = upgrade_args(&release, "2.4.9");
+    args.extend(["--path", "helm"]);
+    let out = run_plugin(helm, &ns, &args);
+    out.assert_code(0);
+    out.assert_stderr_has(&["failed calling webhook", "retrying in"]);
+    let revision = format!("sh.helm.release.v1.{release}.v2");
+    assert_eq!(
+        webhook.calls(),
+        [format!("fail {revision}"), format!("allow {revision}")]
+    );
+    assert_eq!(
+        history(helm, &ns, &release),
+        [
+            ("milvus-4.0.13".to_string(), "superseded".to_string()),
+            ("milvus-4.2.8".to_string(), "deployed".to_string()),
+        ]
+    );
+    assert_all_on(&ns, &release, "milvusdb/milvus:v2.4.9");
+    assert_clean(&ns, &release);
+}
+
+#[test]
+fn a_flaky_webhook_fails_the_helm_upgrade_once_helm3() {
+    a_flaky_webhook_fails_the_helm_upgrade_once(Helm::V3);
+}
+
+#[test]
+fn a_flaky_webhook_fails_the_helm_upgrade_once_helm4() {
+    a_flaky_webhook_fails_the_helm_upgrade_once(Helm::V4);
+}

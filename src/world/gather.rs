@@ -25,6 +25,13 @@ pub struct Context {
 }
 
 impl Context {
+    /// From here on, transient failures of the API server are retried within
+    /// `retry`: the plugin's own requests and helm's commands alike.
+    pub fn retrying(&mut self, retry: Retry) {
+        self.retry = retry;
+        self.helm.retry = retry;
+    }
+
     pub async fn chart_index(&self) -> Result<ChartIndex, Error> {
         let (repos, charts) = tokio::join!(self.helm.repos(), self.helm.charts());
         Ok(ChartIndex {

@@ -12,6 +12,7 @@ use tokio::process::Command;
 use crate::error::Error;
 use crate::planner::facts::{ChartEntry, Release, Repo, ValuesFacts};
 use crate::planner::plan::Step;
+use crate::world::retry::Retry;
 
 #[derive(Debug, Clone)]
 pub struct Helm {
@@ -23,6 +24,9 @@ pub struct Helm {
     pub write_args: Vec<String>,
     /// Renders made for the plan, each handed once to the run that follows.
     pub renders: Renders,
+    /// How long helm commands that failed on a transient API error are run
+    /// again (none before a run; the progress deadline during one).
+    pub retry: Retry,
 }
 
 /// Renders kept by `Helm::prerender`, by their helm arguments: the plan's
@@ -98,7 +102,27 @@ impl Helm {
     }
 
     /// Runs helm and returns stdout; stderr becomes the error.
+    ///
+    /// A command that failed on a transient API error (see `transient`) runs
+    /// again within `retry`: a read is the same when asked twice, and a write
+    /// (`upgrade`, `rollback`) too: helm records a revision only once it
+    /// applied, and refuses to start over one it left pending.
     pub async fn run(&self, args: &[&str]) -> Result<String, Error> {
+        self.retry
+            .call_when(
+                || self.run_once(args),
+                transient,
+                |e| match e {
+                    Error::Helm { command, stderr } => {
+                        format!("helm {command}: {}", first_line(stderr))
+                    }
+                    other => other.to_string(),
+                },
+            )
+            .await
+    }
+
+    async fn run_once(&self, args: &[&str]) -> Result<String, Error> {
         let output = self.command(args).output().await.map_err(|e| Error::Helm {
             command: args.join(" "),
             stderr: format!("cannot run {}: {e}", self.bin.display()),
@@ -285,6 +309,43 @@ impl Helm {
     }
 }
 
+/// What helm says when the API server (or something on its way: a load
+/// balancer, an admission webhook) failed the request rather than answered it:
+/// the same classes `retry::is_transient` retries for the plugin's own calls
+/// (5xx, 429, connections refused, reset or cut short). A timeout of helm's own
+/// `--wait` is the cluster's answer (pods not ready) and is not among them.
+fn transient(e: &Error) -> bool {
+    const SIGNS: [&str; 13] = [
+        "connection refused",
+        "connection reset by peer",
+        "broken pipe",
+        "unexpected EOF",
+        "http2: client connection lost",
+        "TLS handshake timeout",
+        "i/o timeout",
+        "Internal error occurred",
+        "the server is currently unable to handle the request",
+        "the server has received too many requests",
+        "Too many requests",
+        "etcdserver: request timed out",
+        "etcdserver: leader changed",
+    ];
+    match e {
+        Error::Helm { stderr, .. } if !stderr.starts_with("cannot run ") => {
+            SIGNS.iter().any(|s| stderr.contains(s))
+        }
+        _ => false,
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((at, _)) => &line[..at],
+        None => line,
+    }
+}
+
 /// The documents of a rendered manifest, as JSON objects (empty ones left out).
 pub fn parse_manifest(manifest: &str) -> Result<Vec<Value>, serde_yaml_ng::Error> {
     let mut out = Vec::new();
@@ -456,6 +517,35 @@ pub fn upgrade_args(step: &Step) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_of_the_api_server_are_transient_its_answers_are_not() {
+        let helm = |stderr: &str| Error::Helm {
+            command: "upgrade r".into(),
+            stderr: stderr.into(),
+        };
+        for s in [
+            "Error: UPGRADE FAILED: create: failed to create: Internal error occurred: failed calling webhook \"policy.example.com\": context deadline exceeded",
+            "Error: Kubernetes cluster unreachable: Get \"https://10.0.0.1:6443/version\": dial tcp 10.0.0.1:6443: connect: connection refused",
+            "Error: UPGRADE FAILED: the server is currently unable to handle the request (get secrets)",
+            "Error: query: failed to query with labels: etcdserver: request timed out",
+            "Error: UPGRADE FAILED: http2: client connection lost",
+        ] {
+            assert!(transient(&helm(s)), "{s}");
+        }
+        for s in [
+            "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+            "Error: UPGRADE FAILED: context deadline exceeded",
+            "Error: UPGRADE FAILED: cannot patch \"r-milvus-proxy\" with kind Deployment: admission webhook \"policy.example.com\" denied the request",
+            "Error: release: not found",
+            "Error: UPGRADE FAILED: secrets is forbidden: User \"team\" cannot create resource \"secrets\"",
+        ] {
+            assert!(!transient(&helm(s)), "{s}");
+        }
+        let missing = helm("cannot run /usr/bin/helm: connection refused");
+        assert!(!transient(&missing));
+        assert_eq!(first_line("a\nb"), "a");
+    }
 
     #[test]
     fn a_kept_render_is_handed_out_once() {

@@ -62,15 +62,29 @@ impl Retry {
         F: FnMut() -> Fut,
         Fut: Future<Output = kube::Result<T>>,
     {
+        self.call_when(op, is_transient, |e| {
+            format!("Kubernetes API: {}", short(e))
+        })
+        .await
+    }
+
+    /// `call` for any error: `transient` says which are worth sending again,
+    /// `said` how a retry is announced.
+    pub async fn call_when<T, E, Fut, F>(
+        &self,
+        op: F,
+        transient: fn(&E) -> bool,
+        said: fn(&E) -> String,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         op.retry(self.backoff())
             .sleep(tokio::time::sleep)
-            .when(is_transient)
+            .when(transient)
             .notify(|e, wait| {
-                eprintln!(
-                    "Kubernetes API: {}; retrying in {:.1}s",
-                    short(e),
-                    wait.as_secs_f64()
-                );
+                eprintln!("{}; retrying in {:.1}s", said(e), wait.as_secs_f64());
             })
             .await
     }

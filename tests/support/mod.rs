@@ -17,6 +17,7 @@ mod plugin;
 mod process;
 pub mod repos;
 mod wait;
+mod webhook;
 
 pub use cluster::{
     create, create_hpa, create_limit_range, create_resource_quota, default_storage_class,
@@ -39,6 +40,7 @@ pub use wait::{
     deployment_complete, first_image, release_deployments, release_images, release_selector,
     wait_deployments, wait_pod, wait_pods, wait_release_available,
 };
+pub use webhook::FlakyWebhook;
 
 use std::collections::HashMap;
 use std::fs::File;
