@@ -40,7 +40,7 @@ pub async fn run(
     let changed = if resuming {
         Vec::new()
     } else {
-        match ctx.facts(&plan.release).await {
+        match ctx.refreshed(facts).await {
             Ok(now) => preflight::changed_since_plan(facts, &now),
             Err(e) => {
                 let _ = lock.release().await;

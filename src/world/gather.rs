@@ -57,12 +57,7 @@ impl Context {
     }
 
     pub async fn facts(&self, release_name: &str) -> Result<Facts, Error> {
-        let release = match self.helm.release(release_name).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(self.not_found(release_name).await),
-            Err(e) if is_forbidden(&e) => self.release_from_labels(release_name).await?.ok_or(e)?,
-            Err(e) => return Err(e),
-        };
+        let release = self.release(release_name).await?;
         if !release.is_milvus_chart() {
             return Err(PlanError::NotMilvus {
                 release: release.name,
@@ -110,6 +105,32 @@ impl Context {
             local_charts,
             autoscalers,
         })
+    }
+
+    /// The release and its Milvus Deployments as they are now, the rest as
+    /// `planned` had it: what a run compares with its plan once it holds the
+    /// lock (values, charts and versions are not asked again).
+    pub async fn refreshed(&self, planned: &Facts) -> Result<Facts, Error> {
+        let name = &planned.release.name;
+        let (release, deployments) =
+            tokio::join!(self.release(name), cluster::deployments(self, name));
+        let workloads = cluster::workloads_of(&deployments?, &planned.values.chart_name);
+        Ok(Facts {
+            release: release?,
+            workloads,
+            ..planned.clone()
+        })
+    }
+
+    /// The Helm release `name`, from Helm's records or, where those cannot be
+    /// read, from the Deployments' labels.
+    async fn release(&self, name: &str) -> Result<Release, Error> {
+        match self.helm.release(name).await {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(self.not_found(name).await),
+            Err(e) if is_forbidden(&e) => self.release_from_labels(name).await?.ok_or(e),
+            Err(e) => Err(e),
+        }
     }
 
     /// Who may not read Helm's release records (Secrets) still sees the chart
