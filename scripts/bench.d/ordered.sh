@@ -64,5 +64,5 @@ met=$(awk -v o="$overhead" 'BEGIN { print (o <= 1.0) ? "met" : "MISSED" }')
 echo "| ordered hop 2.5.16 → 2.6.1, 5 Deployments (one created): wall time | ${wall} s | the run's own clock: ${done_s} s; Helm 3 |"
 echo "| ordered hop: the cluster's own rollout time | ${cluster} s | union of [plugin write → the Deployment's last controller status update] (audit log); the stand-in's ready delay is ${READY_MS} ms per pod |"
 echo "| ordered hop: one helm render / one helm upgrade | $(calc "$render") s / $(calc "$upgrade") s | \`helm upgrade --dry-run=server -o json\` and the same \`helm upgrade\`, median of 3 ($(timer_name)) |"
-echo "| ordered hop: overhead beyond rollouts, render and upgrade | ${overhead} s | target ≤ 1 s: ${met}; start, helm list/get values/search, reads, access review, dry-run probes, the preview render, progress writes, watch latency |"
+echo "| ordered hop: overhead beyond rollouts, render and upgrade | ${overhead} s | target ≤ 1 s: ${met}; start, helm list/get values/search, reads, access review, dry-run probes, progress writes, watch latency (the plan's render is the one the run applies) |"
 echo "| ordered hop: API requests by the plugin | ${req} | |"
