@@ -631,6 +631,37 @@ fn a_migration_with_an_hpa_passes_unless_a_controller_owns_it() {
     assert!(find(&rolling, "2.4.9").is_none());
 }
 
+#[test]
+fn helm_scaling_a_deployment_away_from_its_count_is_named_with_its_hpa() {
+    use crate::planner::facts::Autoscaler;
+    use crate::planner::warnings::helm_scales;
+    let mut f = facts("2.5.16", Layout::MixCoord, MessageQueue::Pulsar);
+    let proxy = "my-release-milvus-proxy";
+    assert_eq!(helm_scales(&f, proxy, Some(1), 1), None);
+    assert_eq!(
+        helm_scales(&f, proxy, None, 3),
+        None,
+        "replicas left to an HPA"
+    );
+    let scaled = helm_scales(&f, proxy, Some(1), 3).unwrap();
+    assert!(
+        scaled.contains("to the 1 replicas of the values (it runs 3)"),
+        "{scaled}"
+    );
+    f.autoscalers = vec![Autoscaler {
+        name: "px".into(),
+        deployment: proxy.into(),
+        min_replicas: 3,
+        max_replicas: 4,
+        owner: None,
+    }];
+    let by_hpa = helm_scales(&f, proxy, Some(1), 3).unwrap();
+    assert!(
+        by_hpa.contains("HorizontalPodAutoscaler px keeps 3 (min 3, max 4)"),
+        "{by_hpa}"
+    );
+}
+
 fn ordered_steps(hop: &Hop) -> Vec<OrderStep> {
     hop.steps
         .iter()
