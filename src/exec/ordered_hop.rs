@@ -137,7 +137,14 @@ pub async fn preview(ctx: &Context, facts: &Facts, plan: &Plan) -> Result<Previe
             chart_version,
             values: values.clone(),
         };
-        let rendered = match ctx.helm.prerender(&step).await {
+        // Only the first hop renders against the release its run will find:
+        // that render is kept for the run.
+        let render = if i == 0 {
+            ctx.helm.prerender(&step).await
+        } else {
+            ctx.helm.render(&step).await
+        };
+        let rendered = match render {
             Ok(objects) => milvus_deployments(objects, &plan.release),
             Err(e) => {
                 out.warnings.push(format!(
