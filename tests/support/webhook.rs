@@ -105,7 +105,7 @@ impl FlakyWebhook {
             .read_line(&mut port)
             .expect("webhook port");
         let name = format!("flaky-{}", ns.name());
-        let config: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        let mut config: ValidatingWebhookConfiguration = serde_json::from_value(json!({
             "metadata": {"name": name},
             "webhooks": [{
                 "name": "flaky.helm-milvus-upgrade.test",
@@ -120,7 +120,6 @@ impl FlakyWebhook {
             }],
         }))
         .expect("webhook configuration");
-        let mut config = config;
         let ca = std::fs::read(&cert).expect("cert.pem");
         for w in config.webhooks.iter_mut().flatten() {
             w.client_config.ca_bundle = Some(ByteString(ca.clone()));
